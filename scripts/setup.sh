@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need, on a machine that has only Rust, Node and npm.
+# Idempotent and quick when already done: each step checks before it installs.
+# GitHub is unreachable on these machines, so worker-build's own downloads are replaced by tools from
+# crates.io and npm (see ../shared/TOOLCHAIN.md); scripts/build.sh tells worker-build where they are.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+WORKER_BUILD_VERSION=0.8.7
+# The wasm-bindgen CLI must be exactly the library version in Cargo.lock (Cargo.toml pins it with "=").
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+
+step() { printf '[setup] %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+installed_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | awk '{print $NF}'; }
+
+if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ]; then
+  step "installing worker-build $WORKER_BUILD_VERSION from crates.io (a few minutes, once)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION"
+fi
+
+if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
+  step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION from crates.io (a few minutes, once)"
+  # No --locked: the CLI's own lockfile pins crates that no longer build on current Rust.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# npm ci only when node_modules does not match package-lock.json.
+stamp=node_modules/.setup-lock-sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  step "npm ci (wrangler, miniflare, esbuild, binaryen)"
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi
+
+if [ ! -f .dev.vars ]; then
+  step "creating .dev.vars from .dev.vars.example (development-only secrets)"
+  cp .dev.vars.example .dev.vars
+fi
+step "ready"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite: native unit tests of the pure domain crate, then the end-to-end suites that
+# run the built worker (build/) in workerd through Miniflare, then one summary line.
+# Expects scripts/setup.sh and scripts/build.sh to have run (npm test does both first).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "[test] native unit tests: cargo test -p auth-domain"
+cargo test -p auth-domain 2>&1 | tee "$tmp/unit.log"
+unit_status=${PIPESTATUS[0]}
+unit_passed=$(grep -Eo '[0-9]+ passed' "$tmp/unit.log" | awk '{s+=$1} END {print s+0}')
+unit_failed=$(grep -Eo '[0-9]+ failed' "$tmp/unit.log" | awk '{s+=$1} END {print s+0}')
+
+echo "[test] end-to-end tests: the WASM build in workerd (Miniflare)"
+node --test --test-concurrency=1 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tmp/e2e.tap" \
+  tests/fixtures/*.test.mjs tests/e2e/*.test.mjs
+e2e_status=$?
+e2e_passed=$(awk '/^# pass /{print $3}' "$tmp/e2e.tap")
+e2e_failed=$(awk '/^# fail /{print $3}' "$tmp/e2e.tap")
+
+passed=$((unit_passed + ${e2e_passed:-0}))
+failed=$((unit_failed + ${e2e_failed:-0}))
+echo "[test] unit: ${unit_passed} passed, ${unit_failed} failed; end-to-end: ${e2e_passed:-0} passed, ${e2e_failed:-0} failed"
+echo "summary: ${passed} passed, ${failed} failed"
+if [ "$unit_status" -ne 0 ] || [ "$e2e_status" -ne 0 ]; then exit 1; fi
