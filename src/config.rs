@@ -1,0 +1,206 @@
+//! Typed settings, read from vars and secrets once per isolate and checked before any request is
+//! served. A missing or unusable value becomes [`AppError::Misconfigured`] naming the variable, never
+//! its value. Must not panic and must not log secret values.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+use worker::Env;
+
+use crate::domain::return_to::{origin_of, AllowedOrigins};
+use crate::domain::token::{KeyRing, SigningKey, MIN_SECRET_LEN};
+use crate::error::AppError;
+
+/// Marks the committed development secrets in `.dev.vars.example`; refused when ENVIRONMENT=production.
+const DEV_ONLY_MARKER: &str = "dev-only-";
+const DEFAULT_WORKOS_API_BASE: &str = "https://api.workos.com";
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub workos_api_base: String,
+    pub workos_client_id: String,
+    pub workos_api_key: Secret,
+    pub workos_client_secret: Secret,
+    pub workos_redirect_uri: String,
+    pub workos_webhook_secret: Option<Secret>,
+    pub workos_timeout_ms: u64,
+    pub access_keys: KeyRing,
+    pub refresh_keys: KeyRing,
+    /// Derives PKCE verifiers from `state` (so no verifier is stored or sent to the browser).
+    pub flow_secret: Secret,
+    pub issuer: String,
+    /// Origin of this worker (that of WORKOS_REDIRECT_URI): relative return targets resolve against it.
+    pub self_origin: String,
+    pub allowed_origins: AllowedOrigins,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    /// How long an isolate trusts what it last read of a session or API key (the revocation bound).
+    pub session_cache_ttl_secs: i64,
+    /// How long after a rotation the previous refresh token still returns the same new pair.
+    pub refresh_grace_secs: i64,
+    pub secure_cookies: bool,
+}
+
+thread_local! {
+    static CACHED: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+/// The checked configuration, built on first use in this isolate.
+pub fn load(env: &Env) -> Result<Rc<Config>, AppError> {
+    if let Some(cfg) = CACHED.with(|c| c.borrow().clone()) {
+        return Ok(cfg);
+    }
+    let cfg = Rc::new(Config::from_source(&|name| read(env, name))?);
+    CACHED.with(|c| *c.borrow_mut() = Some(cfg.clone()));
+    Ok(cfg)
+}
+
+fn read(env: &Env, name: &str) -> Option<String> {
+    js_sys::Reflect::get(env, &wasm_bindgen::JsValue::from_str(name))
+        .ok()
+        .and_then(|v| v.as_string())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+fn missing(var: &'static str) -> AppError {
+    AppError::Misconfigured {
+        var,
+        problem: "is not set",
+    }
+}
+
+fn bad(var: &'static str, problem: &'static str) -> AppError {
+    AppError::Misconfigured { var, problem }
+}
+
+impl Config {
+    fn from_source(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, AppError> {
+        let production = match get("ENVIRONMENT").as_deref() {
+            None | Some("production") => true,
+            Some("development") => false,
+            Some(_) => return Err(bad("ENVIRONMENT", "must be `development` or `production`")),
+        };
+        let secret = |var: &'static str, required: bool| -> Result<Option<Secret>, AppError> {
+            match get(var) {
+                None if required => Err(missing(var)),
+                None => Ok(None),
+                Some(v) if production && v.starts_with(DEV_ONLY_MARKER) => {
+                    Err(bad(var, "holds a development-only value in production"))
+                }
+                Some(v) => Ok(Some(Secret(v))),
+            }
+        };
+        let signing_key = |var: &'static str, s: &Secret| {
+            SigningKey::new(s.expose().as_bytes())
+                .map_err(|_| bad(var, "must be at least 32 bytes"))
+        };
+        let ring = |cur: &'static str, prev: &'static str| -> Result<(KeyRing, Secret), AppError> {
+            let current = secret(cur, true)?.ok_or_else(|| missing(cur))?;
+            let previous = match secret(prev, false)? {
+                Some(p) => Some(signing_key(prev, &p)?),
+                None => None,
+            };
+            Ok((KeyRing::new(signing_key(cur, &current)?, previous), current))
+        };
+        debug_assert!(MIN_SECRET_LEN == 32);
+        let (access_keys, access_secret) = ring("JWT_SECRET", "JWT_SECRET_PREVIOUS")?;
+        let (refresh_keys, refresh_secret) =
+            ring("JWT_REFRESH_SECRET", "JWT_REFRESH_SECRET_PREVIOUS")?;
+        if access_secret.expose() == refresh_secret.expose() {
+            return Err(bad("JWT_REFRESH_SECRET", "must differ from JWT_SECRET"));
+        }
+
+        let workos_client_id =
+            get("WORKOS_CLIENT_ID").ok_or_else(|| missing("WORKOS_CLIENT_ID"))?;
+        let workos_api_key =
+            secret("WORKOS_API_KEY", true)?.ok_or_else(|| missing("WORKOS_API_KEY"))?;
+        let workos_client_secret =
+            secret("WORKOS_CLIENT_SECRET", false)?.unwrap_or_else(|| workos_api_key.clone());
+        let workos_webhook_secret = secret("WORKOS_WEBHOOK_SECRET", false)?;
+
+        let workos_redirect_uri =
+            get("WORKOS_REDIRECT_URI").ok_or_else(|| missing("WORKOS_REDIRECT_URI"))?;
+        let self_origin = origin_of(&workos_redirect_uri)
+            .ok_or_else(|| bad("WORKOS_REDIRECT_URI", "must be an absolute http(s) URL"))?;
+        let secure_cookies = self_origin.starts_with("https://");
+        if production && !secure_cookies {
+            return Err(bad("WORKOS_REDIRECT_URI", "must use https in production"));
+        }
+
+        let workos_api_base = get("WORKOS_API_BASE")
+            .unwrap_or_else(|| DEFAULT_WORKOS_API_BASE.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        match origin_of(&workos_api_base) {
+            Some(o) if production && !o.starts_with("https://") => {
+                return Err(bad("WORKOS_API_BASE", "must use https in production"))
+            }
+            Some(_) => {}
+            None => return Err(bad("WORKOS_API_BASE", "must be an absolute http(s) URL")),
+        }
+
+        let allowed_origins = match get("ALLOWED_RETURN_ORIGINS") {
+            Some(csv) => AllowedOrigins::parse(&csv).map_err(|_| {
+                bad(
+                    "ALLOWED_RETURN_ORIGINS",
+                    "contains an entry that is not an http(s) origin",
+                )
+            })?,
+            None => AllowedOrigins::empty(),
+        };
+        let issuer = get("JWT_ISSUER").unwrap_or_else(|| self_origin.clone());
+
+        let number =
+            |var: &'static str, default: i64, min: i64, max: i64| -> Result<i64, AppError> {
+                match get(var) {
+                    None => Ok(default),
+                    Some(v) => match v.parse::<i64>() {
+                        Ok(n) if (min..=max).contains(&n) => Ok(n),
+                        _ => Err(bad(
+                            var,
+                            "is not a whole number in its allowed range (see README)",
+                        )),
+                    },
+                }
+            };
+        Ok(Config {
+            workos_api_base,
+            workos_client_id,
+            workos_api_key,
+            workos_client_secret,
+            workos_redirect_uri,
+            workos_webhook_secret,
+            workos_timeout_ms: u64::try_from(number("WORKOS_TIMEOUT_MS", 10_000, 100, 30_000)?)
+                .unwrap_or(10_000),
+            access_keys,
+            refresh_keys,
+            flow_secret: access_secret,
+            issuer,
+            self_origin,
+            allowed_origins,
+            access_ttl_secs: number("ACCESS_TOKEN_TTL_SECONDS", 900, 1, 86_400)?,
+            refresh_ttl_secs: number("REFRESH_TOKEN_TTL_SECONDS", 2_592_000, 60, 31_536_000)?,
+            session_cache_ttl_secs: number("SESSION_CACHE_TTL_SECONDS", 30, 0, 300)?,
+            refresh_grace_secs: number("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 60)?,
+            secure_cookies,
+        })
+    }
+}

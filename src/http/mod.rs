@@ -1,0 +1,358 @@
+//! The HTTP surface: one router, the per-request log line, and the small response helpers every
+//! route uses. Route handlers live one group per file and stay thin: authenticate, check permission,
+//! parse, call one service function, map the result. Must not hold SQL or token rules.
+
+mod api_keys;
+mod auth;
+pub mod body;
+mod health;
+mod pages;
+mod permissions;
+mod sessions;
+mod webhooks;
+
+use std::cell::RefCell;
+
+use serde::Serialize;
+use worker::{Context, Env, Headers, Method, Request, Response};
+
+use crate::domain::{api_key, cookie};
+use crate::error::AppError;
+use crate::platform;
+use crate::service::identity::{self, Identity};
+use crate::service::{App, Client};
+use crate::store;
+
+/// Largest request body accepted anywhere (webhooks have their own, larger, limit).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What a handler gets besides the request: the app (config + D1), request facts, and the context
+/// for work that may finish after the response.
+pub struct Call {
+    pub app: App,
+    pub env: Env,
+    pub ctx: Context,
+    pub request_id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub cookies: String,
+    pub url: worker::Url,
+    /// Set-Cookie values added to whatever response the route ends with, error or not.
+    pub set_cookies: RefCell<Vec<String>>,
+}
+
+impl Call {
+    pub fn set_cookie(&self, value: String) {
+        self.set_cookies.borrow_mut().push(value);
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            device: None,
+        }
+    }
+}
+
+enum Route {
+    Home,
+    Health,
+    Authorize,
+    Callback,
+    Me,
+    Refresh,
+    Logout,
+    Sessions,
+    Session(String),
+    ApiKeys,
+    ApiKey(String),
+    Permissions,
+    Permission(String),
+    Webhook,
+}
+
+impl Route {
+    fn resolve(path: &str) -> Option<Route> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        let id = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty() && s.len() <= 64);
+        Some(match segments.as_slice() {
+            [] => Route::Home,
+            ["health"] => Route::Health,
+            ["login"] | ["auth", "authorize"] => Route::Authorize,
+            ["auth", "callback"] => Route::Callback,
+            ["auth", "me"] => Route::Me,
+            ["auth", "refresh"] => Route::Refresh,
+            ["auth", "logout"] => Route::Logout,
+            ["auth", "sessions"] => Route::Sessions,
+            ["auth", "sessions", s] => Route::Session(id(s)?),
+            ["apikeys"] => Route::ApiKeys,
+            ["apikeys", k] => Route::ApiKey(id(k)?),
+            ["permissions"] => Route::Permissions,
+            ["permissions", p] => Route::Permission(id(p)?),
+            ["webhooks", "workos"] => Route::Webhook,
+            _ => return None,
+        })
+    }
+}
+
+/// Entry point for every HTTP request. Never fails: errors become JSON responses here.
+pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
+    let started = platform::now_ms();
+    let request_id = req
+        .headers()
+        .get("cf-ray")
+        .ok()
+        .flatten()
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .or_else(|| platform::new_id("req").ok())
+        .unwrap_or_else(|| "req_unknown".to_owned());
+    let method = req.method();
+    let path = req.path();
+
+    let mut cookies = Vec::new();
+    let outcome = dispatch(req, env, ctx, &request_id, &mut cookies).await;
+    let (mut response, error) = match outcome {
+        Ok(r) => (r, None),
+        Err(e) => (e.to_response(), Some(e)),
+    };
+    let headers = response.headers_mut();
+    for c in &cookies {
+        let _ = headers.append("Set-Cookie", c);
+    }
+    let _ = headers.set("X-Request-Id", &request_id);
+    let _ = headers.set("X-Content-Type-Options", "nosniff");
+    // The callback URL carries a code: never let it leak through Referer (RFC 6749 §10.6 spirit).
+    let _ = headers.set("Referrer-Policy", "no-referrer");
+
+    let status = response.status_code();
+    let mut line = serde_json::json!({
+        "level": if status >= 500 { "error" } else if status >= 400 { "warn" } else { "info" },
+        "msg": "request",
+        "request_id": request_id,
+        "method": method.to_string(),
+        "path": path,
+        "status": status,
+        "duration_ms": platform::now_ms().saturating_sub(started),
+    });
+    if let (Some(e), Some(obj)) = (&error, line.as_object_mut()) {
+        obj.insert("error".into(), e.code().into());
+        if let Some(detail) = e.log_detail() {
+            obj.insert("detail".into(), detail.into());
+        }
+    }
+    if status >= 500 {
+        worker::console_error!("{line}");
+    } else {
+        worker::console_log!("{line}");
+    }
+    response
+}
+
+async fn dispatch(
+    mut req: Request,
+    env: Env,
+    ctx: Context,
+    request_id: &str,
+    cookies_out: &mut Vec<String>,
+) -> Result<Response, AppError> {
+    let route = Route::resolve(&req.path())
+        .ok_or_else(|| AppError::not_found("not_found", "No route matches this path."))?;
+    // Refuse oversized bodies before anything else reads them.
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.parse::<usize>().ok());
+    let limit = match route {
+        Route::Webhook => webhooks::MAX_WEBHOOK_BYTES,
+        _ => MAX_BODY_BYTES,
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return Err(AppError::payload_too_large(limit));
+    }
+
+    let method = req.method();
+    let allow = |allowed: &'static str| AppError::MethodNotAllowed { allow: allowed };
+    // Health must answer even before the rest of the configuration is usable.
+    if let Route::Health = route {
+        return match method {
+            Method::Get | Method::Head => health::get(&env).await,
+            _ => Err(allow("GET, HEAD")),
+        };
+    }
+
+    let app = App::new(env.clone())?;
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
+    let call = Call {
+        app,
+        env,
+        ctx,
+        request_id: request_id.to_owned(),
+        ip: header("cf-connecting-ip"),
+        user_agent: header("user-agent").map(|ua| ua.chars().take(512).collect()),
+        cookies: header("cookie").unwrap_or_default(),
+        url: req.url()?,
+        set_cookies: RefCell::new(Vec::new()),
+    };
+    let c = &call;
+    let outcome = route_to(route, method, &mut req, c).await;
+    // Cookies set by the route go out with its response, error or not (a failed callback must
+    // still clear its flow cookie).
+    *cookies_out = call.set_cookies.take();
+    outcome
+}
+
+async fn route_to(
+    route: Route,
+    method: Method,
+    req: &mut Request,
+    c: &Call,
+) -> Result<Response, AppError> {
+    let allow = |allowed: &'static str| AppError::MethodNotAllowed { allow: allowed };
+    match (route, method) {
+        (Route::Home, Method::Get) => pages::home(c).await,
+        (Route::Home, _) => Err(allow("GET")),
+        (Route::Authorize, Method::Get) => auth::authorize(c).await,
+        (Route::Authorize, _) => Err(allow("GET")),
+        (Route::Callback, Method::Get) => auth::callback(req, c).await,
+        (Route::Callback, _) => Err(allow("GET")),
+        (Route::Me, Method::Get) => auth::me(req, c).await,
+        (Route::Me, _) => Err(allow("GET")),
+        (Route::Refresh, Method::Post) => auth::refresh(req, c).await,
+        (Route::Refresh, _) => Err(allow("POST")),
+        (Route::Logout, Method::Post) => auth::logout_api(req, c).await,
+        (Route::Logout, Method::Get) => auth::logout_browser(req, c).await,
+        (Route::Logout, _) => Err(allow("GET, POST")),
+        (Route::Sessions, Method::Get) => sessions::list(req, c).await,
+        (Route::Sessions, _) => Err(allow("GET")),
+        (Route::Session(id), Method::Delete) => sessions::revoke(req, c, &id).await,
+        (Route::Session(_), _) => Err(allow("DELETE")),
+        (Route::ApiKeys, Method::Post) => api_keys::create(req, c).await,
+        (Route::ApiKeys, Method::Get) => api_keys::list(req, c).await,
+        (Route::ApiKeys, _) => Err(allow("GET, POST")),
+        (Route::ApiKey(id), Method::Delete) => api_keys::revoke(req, c, &id).await,
+        (Route::ApiKey(_), _) => Err(allow("DELETE")),
+        (Route::Permissions, Method::Get) => permissions::list(req, c).await,
+        (Route::Permissions, Method::Post) => permissions::grant(req, c).await,
+        (Route::Permissions, _) => Err(allow("GET, POST")),
+        (Route::Permission(id), Method::Delete) => permissions::revoke(req, c, &id).await,
+        (Route::Permission(_), _) => Err(allow("DELETE")),
+        (Route::Webhook, Method::Post) => webhooks::receive(req, c).await,
+        (Route::Webhook, _) => Err(allow("POST")),
+        (Route::Health, _) => Err(allow("GET, HEAD")),
+    }
+}
+
+/// A JSON response with `Cache-Control: no-store` (every body here is about someone's account).
+pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response, AppError> {
+    let body = serde_json::to_vec(value)?;
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json; charset=utf-8")?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body))
+}
+
+/// A 302 whose headers stay mutable (`Response::redirect` has immutable headers, so Set-Cookie
+/// could not be added to it).
+pub fn redirect(location: &str) -> Result<Response, AppError> {
+    let headers = Headers::new();
+    headers.set("Location", location)?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(Response::builder()
+        .with_status(302)
+        .with_headers(headers)
+        .empty())
+}
+
+/// Reads the request body, refusing more than `limit` bytes even when no Content-Length was sent.
+pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, AppError> {
+    let bytes = req.bytes().await.map_err(|_| {
+        AppError::bad_request("invalid_request", "The request body could not be read.")
+    })?;
+    if bytes.len() > limit {
+        return Err(AppError::payload_too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// Does the client want JSON rather than a browser redirect?
+pub fn wants_json(req: &Request) -> bool {
+    req.headers()
+        .get("accept")
+        .ok()
+        .flatten()
+        .is_some_and(|a| a.contains("application/json"))
+}
+
+/// Cookie holding the access token for browser sessions (Path=/).
+pub const SESSION_COOKIE: &str = "auth_session";
+/// Cookie holding the refresh token; Path=/auth so it only travels to refresh and logout.
+pub const REFRESH_COOKIE: &str = "auth_refresh";
+pub const REFRESH_COOKIE_PATH: &str = "/auth";
+
+/// Who is calling: a Bearer access token or API key, or else the session cookie. Cookie
+/// authentication of a state-changing request also requires a same-origin `Origin` header, so a
+/// cross-site form cannot act with the victim's cookie (SameSite=Lax already blocks most of it).
+pub async fn authenticate(req: &Request, c: &Call) -> Result<Identity, AppError> {
+    if let Some(header) = req.headers().get("authorization")? {
+        let credential = crate::domain::encoding::bearer_token(&header).ok_or_else(|| {
+            AppError::unauthorized(
+                "invalid_token",
+                "The Authorization header must be `Bearer <token>`.",
+            )
+        })?;
+        if api_key::looks_like_api_key(credential) {
+            let (identity, touch) = identity::validate_api_key(&c.app, credential).await?;
+            if let Some(key_id) = touch {
+                // After the response: never slow a request down for bookkeeping.
+                let env = c.env.clone();
+                c.ctx.wait_until(async move {
+                    if let Ok(db) = env.d1("DB") {
+                        let _ = store::api_keys::touch(&db, &key_id, platform::now_secs()).await;
+                    }
+                });
+            }
+            return Ok(identity);
+        }
+        return identity::validate_access_token(&c.app, credential).await;
+    }
+    if let Some(token) = cookie::get(&c.cookies, SESSION_COOKIE) {
+        if !matches!(req.method(), Method::Get | Method::Head) {
+            check_same_origin(req, c)?;
+        }
+        return identity::validate_access_token(&c.app, token).await;
+    }
+    Err(AppError::unauthorized(
+        "unauthenticated",
+        "Send `Authorization: Bearer <access token or API key>` or sign in.",
+    ))
+}
+
+/// Refuses a cookie-authenticated state change whose `Origin` is not this worker or an allowed origin.
+pub fn check_same_origin(req: &Request, c: &Call) -> Result<(), AppError> {
+    let origin = req.headers().get("origin")?.unwrap_or_default();
+    let cfg = &c.app.cfg;
+    if origin == cfg.self_origin || cfg.allowed_origins.contains(&origin) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "origin_not_allowed",
+            "Cookie-authenticated requests that change state must come from an allowed origin.",
+        ))
+    }
+}
+
+/// The query parameters of the request, last value wins, each at most `MAX_QUERY_VALUE` long.
+pub fn query(c: &Call) -> std::collections::HashMap<String, String> {
+    c.url
+        .query_pairs()
+        .filter(|(_, v)| v.len() <= MAX_QUERY_VALUE)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+const MAX_QUERY_VALUE: usize = 2048;

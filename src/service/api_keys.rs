@@ -1,0 +1,231 @@
+//! API keys: creation (the key is shown once; only its SHA-256 is stored), listing and revocation.
+//! Scopes requested for a key must be within what its owner may do, and a key used to create
+//! another key passes on its own ceiling: a key can never mint a broader one.
+
+use serde_json::json;
+
+use crate::domain::api_key::{self, KeyEnvironment};
+use crate::domain::permission::{self, Scope};
+use crate::domain::time::format_rfc3339;
+use crate::error::AppError;
+use crate::platform;
+use crate::service::audit::{self, Audit};
+use crate::service::identity;
+use crate::service::{permissions, App, Client};
+use crate::store::api_keys::{self as keys, ApiKeyRow, NewKey};
+use crate::store::{self, users};
+
+pub const DEFAULT_EXPIRES_IN_DAYS: i64 = 90;
+pub const MAX_EXPIRES_IN_DAYS: i64 = 365;
+pub const MAX_NAME_CHARS: usize = 100;
+
+pub struct CreateKey {
+    pub name: String,
+    pub expires_in_days: i64,
+    pub environment: KeyEnvironment,
+    pub scopes: Option<Vec<Scope>>,
+}
+
+impl CreateKey {
+    /// Parses the fields shared by `POST /apikeys` and the `createApiKey` RPC.
+    pub fn parse(fields: &crate::http::body::Fields) -> Result<CreateKey, AppError> {
+        let name = fields.string("name", MAX_NAME_CHARS)?;
+        let expires_in_days = fields
+            .opt_int("expiresInDays", 1, MAX_EXPIRES_IN_DAYS)?
+            .unwrap_or(DEFAULT_EXPIRES_IN_DAYS);
+        let environment = match fields.opt_string("environment", 8)? {
+            None => KeyEnvironment::Live,
+            Some(e) => KeyEnvironment::parse(&e).ok_or_else(|| {
+                AppError::invalid_field("environment", "must be `live` or `test`")
+            })?,
+        };
+        let scopes = permissions::scopes_field(fields, "scopes")?;
+        Ok(CreateKey {
+            name,
+            expires_in_days,
+            environment,
+            scopes,
+        })
+    }
+}
+
+pub struct Created {
+    pub row: ApiKeyRow,
+    /// The full key: returned to the caller once, never stored or logged.
+    pub key: String,
+}
+
+/// Creates a key for `owner_id`. `creator_ceiling` is the scope list of the API key making the
+/// request, if one is: the new key can be no broader.
+pub async fn create(
+    app: &App,
+    owner_id: &str,
+    creator_ceiling: Option<&[Scope]>,
+    req: CreateKey,
+    client: &Client,
+) -> Result<Created, AppError> {
+    let user = users::find(&app.db, owner_id)
+        .await?
+        .filter(|u| u.is_active != 0)
+        .ok_or_else(|| {
+            AppError::forbidden(
+                "user_deactivated",
+                "The owner of the key is deactivated or unknown.",
+            )
+        })?;
+    let scopes = match (req.scopes, creator_ceiling) {
+        (Some(requested), ceiling) => {
+            check_within_owner(app, &user.id, &requested).await?;
+            if let Some(ceiling) = ceiling {
+                if let Some(s) = requested
+                    .iter()
+                    .find(|r| !ceiling.iter().any(|c| permission::covers(c, r)))
+                {
+                    return Err(AppError::forbidden(
+                        "scope_not_allowed",
+                        format!("Scope `{s}` is broader than the key making this request."),
+                    ));
+                }
+            }
+            Some(requested)
+        }
+        (None, ceiling) => ceiling.map(<[Scope]>::to_vec),
+    };
+    let scopes_json = scopes
+        .as_ref()
+        .map(|s| serde_json::to_string(&s.iter().map(ToString::to_string).collect::<Vec<_>>()))
+        .transpose()?;
+
+    let now = platform::now_secs();
+    let generated = api_key::generate(req.environment, &platform::random::<32>()?);
+    let id = platform::new_id("key")?;
+    let expires_at = now + req.expires_in_days * 86_400;
+    store::batch(
+        &app.db,
+        vec![
+            keys::insert(
+                &app.db,
+                &NewKey {
+                    id: &id,
+                    user_id: &user.id,
+                    name: &req.name,
+                    key_hash: &generated.hash,
+                    prefix: generated.prefix,
+                    start: &generated.start,
+                    scopes: scopes_json.as_deref(),
+                    expires_at,
+                    now,
+                },
+            )?,
+            audit::stmt(
+                app,
+                Audit {
+                    actor: Some(owner_id),
+                    action: "api_key.created",
+                    target_type: "api_key",
+                    target_id: &id,
+                    ip: client.ip.as_deref(),
+                    detail: Some(json!({ "name": req.name, "start": generated.start, "scopes": scopes_json, "expires_at": expires_at })),
+                },
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    Ok(Created {
+        row: ApiKeyRow {
+            id,
+            name: req.name,
+            prefix: generated.prefix.to_owned(),
+            start: generated.start.clone(),
+            scopes: scopes_json,
+            last_used_at: None,
+            expires_at,
+            revoked_at: None,
+            created_at: now,
+        },
+        key: generated.key,
+    })
+}
+
+/// Every requested scope must be covered by something the owner may do (any organization).
+async fn check_within_owner(app: &App, user_id: &str, requested: &[Scope]) -> Result<(), AppError> {
+    let facts = permissions::facts(app, user_id, None)
+        .await?
+        .ok_or_else(|| {
+            AppError::forbidden("user_deactivated", "The owner of the key is deactivated.")
+        })?;
+    if facts.is_admin {
+        return Ok(());
+    }
+    match requested
+        .iter()
+        .find(|r| !facts.grants.iter().any(|g| permission::covers(&g.scope, r)))
+    {
+        None => Ok(()),
+        Some(s) => Err(AppError::forbidden(
+            "scope_not_allowed",
+            format!("You may not grant scope `{s}` to a key."),
+        )),
+    }
+}
+
+pub fn view(k: &ApiKeyRow) -> serde_json::Value {
+    let scopes: Option<Vec<String>> = k
+        .scopes
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "start": k.start,
+        "scopes": scopes,
+        "lastUsedAt": k.last_used_at.map(format_rfc3339),
+        "expiresAt": format_rfc3339(k.expires_at),
+        "createdAt": format_rfc3339(k.created_at),
+    })
+}
+
+pub async fn list(app: &App, user_id: &str) -> Result<Vec<ApiKeyRow>, AppError> {
+    keys::list_for_user(&app.db, user_id).await
+}
+
+/// Revokes one of `user_id`'s keys. `false` when the user has no key with this id; revoking a
+/// revoked key is harmless (`true`, nothing written).
+pub async fn revoke(
+    app: &App,
+    user_id: &str,
+    key_id: &str,
+    client: &Client,
+) -> Result<bool, AppError> {
+    let Some(row) = keys::find_for_user(&app.db, user_id, key_id).await? else {
+        return Ok(false);
+    };
+    if row.revoked_at.is_some() {
+        return Ok(true);
+    }
+    let now = platform::now_secs();
+    store::batch(
+        &app.db,
+        vec![
+            keys::revoke(&app.db, key_id, now)?,
+            audit::stmt(
+                app,
+                Audit {
+                    actor: Some(user_id),
+                    action: "api_key.revoked",
+                    target_type: "api_key",
+                    target_id: key_id,
+                    ip: client.ip.as_deref(),
+                    detail: Some(json!({ "name": row.name, "start": row.start })),
+                },
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    // The cache is keyed by key hash, which is not at hand: start this isolate's caches over.
+    identity::forget_all();
+    Ok(true)
+}

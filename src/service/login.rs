@@ -1,0 +1,285 @@
+//! Signing in through WorkOS AuthKit: starting a flow (state, PKCE S256, return target) and
+//! completing it (code exchange, user upsert, organization and membership, session and tokens).
+//!
+//! The PKCE verifier is derived from `state` with a server secret (HMAC), so it is never stored and
+//! never appears in a URL or cookie (RFC 7636 §4.1 only asks that it be unguessable). A failed
+//! exchange writes nothing: the user, session and audit rows go to D1 in one batch after WorkOS
+//! has answered.
+
+use serde_json::json;
+
+use crate::domain::login_flow::{self, FLOW_TTL_SECS};
+use crate::domain::return_to::ReturnTarget;
+use crate::domain::workos::{self as wos, AuthenticateResponse, AuthorizeParams};
+use crate::domain::{pkce, time};
+use crate::error::AppError;
+use crate::platform;
+use crate::service::audit::{self, Audit};
+use crate::service::sessions::{self, Subject, TokenPair};
+use crate::service::{App, Client};
+use crate::store::users::{self, UserRow};
+use crate::store::{self, flows, orgs};
+use crate::workos::WorkOs;
+
+/// Options the caller may pass through to AuthKit.
+#[derive(Default)]
+pub struct AuthorizeOptions {
+    pub provider: Option<String>,
+    pub organization_id: Option<String>,
+    pub screen_hint: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+pub struct Started {
+    pub authorize_url: String,
+    pub state: String,
+}
+
+/// Starts a browser sign-in: records a single-use flow for `return_to` and builds the WorkOS URL.
+pub async fn start(
+    app: &App,
+    return_to: &ReturnTarget,
+    opts: &AuthorizeOptions,
+) -> Result<Started, AppError> {
+    let now = platform::now_secs();
+    let state = login_flow::new_state(&platform::random::<32>()?);
+    flows::insert(
+        &app.db,
+        &login_flow::state_hash(&state),
+        return_to.as_str(),
+        now,
+        now + FLOW_TTL_SECS,
+    )
+    .await?;
+    let authorize_url = authorize_url(app, &app.cfg.workos_redirect_uri, &state, opts);
+    Ok(Started {
+        authorize_url,
+        state,
+    })
+}
+
+/// The WorkOS authorization URL for `state`, with the S256 challenge of the verifier derived from it.
+pub fn authorize_url(
+    app: &App,
+    redirect_uri: &str,
+    state: &str,
+    opts: &AuthorizeOptions,
+) -> String {
+    let challenge = pkce::challenge_s256(&pkce::derive_verifier(
+        app.cfg.flow_secret.expose().as_bytes(),
+        state,
+    ));
+    wos::authorize_url(
+        &app.cfg.workos_api_base,
+        &AuthorizeParams {
+            client_id: &app.cfg.workos_client_id,
+            redirect_uri,
+            state,
+            code_challenge: &challenge,
+            provider: opts.provider.as_deref(),
+            organization_id: opts.organization_id.as_deref(),
+            connection_id: None,
+            screen_hint: opts.screen_hint.as_deref(),
+            login_hint: opts.login_hint.as_deref(),
+        },
+    )
+}
+
+/// The verifier that matches the challenge sent for `state`.
+pub fn verifier_for(app: &App, state: &str) -> String {
+    pkce::derive_verifier(app.cfg.flow_secret.expose().as_bytes(), state)
+}
+
+/// Consumes the flow for `state`: `Ok(return target)` once; a missing, reused or expired flow is
+/// `invalid_state`.
+pub async fn consume_flow(app: &App, state: &str) -> Result<String, AppError> {
+    let invalid = |why: &str| {
+        AppError::bad_request(
+            "invalid_state",
+            "The sign-in request is unknown, expired or already used; start again.",
+        )
+        .with_detail(why.to_owned())
+    };
+    let flow = flows::consume(&app.db, &login_flow::state_hash(state))
+        .await?
+        .ok_or_else(|| invalid("unknown_or_used_state"))?;
+    if flow.expires_at <= platform::now_secs() {
+        return Err(invalid("expired_state"));
+    }
+    Ok(flow.return_to)
+}
+
+pub struct SignedIn {
+    pub pair: TokenPair,
+    pub user: UserRow,
+}
+
+/// Exchanges `code` at WorkOS and signs the person in. Nothing is written unless WorkOS succeeds.
+pub async fn complete(
+    app: &App,
+    code: &str,
+    verifier: Option<&str>,
+    client: &Client,
+) -> Result<SignedIn, AppError> {
+    let workos = WorkOs::new(&app.cfg);
+    let auth = workos
+        .authenticate_code(
+            code,
+            verifier,
+            client.ip.as_deref(),
+            client.user_agent.as_deref(),
+        )
+        .await?;
+    // Organization facts are best effort: a sign-in never fails because a read-only sync call did.
+    let org = match auth.organization_id.as_deref() {
+        Some(org_id) => Some(organization_facts(&workos, &auth, org_id).await),
+        None => None,
+    };
+    // One retry covers the race of two first sign-ins of the same new user.
+    match write_sign_in(app, &auth, org.as_ref(), client).await {
+        Err(e) if store::is_foreign_key_violation(&e) => {
+            write_sign_in(app, &auth, org.as_ref(), client).await
+        }
+        other => other,
+    }
+}
+
+struct OrgFacts {
+    id: String,
+    name: String,
+    membership: Option<wos::Membership>,
+}
+
+async fn organization_facts(
+    workos: &WorkOs<'_>,
+    auth: &AuthenticateResponse,
+    org_id: &str,
+) -> OrgFacts {
+    let name = match workos.get_organization(org_id).await {
+        Ok(o) => o.name,
+        Err(e) => {
+            worker::console_warn!(
+                "{}",
+                json!({"level":"warn","msg":"sign-in: organization read failed","organization_id":org_id,"error":format!("{e:?}").chars().take(200).collect::<String>()})
+            );
+            org_id.to_owned()
+        }
+    };
+    let membership = match workos.list_memberships(&auth.user.id, Some(org_id)).await {
+        Ok(list) => list.data.into_iter().find(|m| m.organization_id == org_id),
+        Err(e) => {
+            worker::console_warn!(
+                "{}",
+                json!({"level":"warn","msg":"sign-in: membership read failed","organization_id":org_id,"error":format!("{e:?}").chars().take(200).collect::<String>()})
+            );
+            None
+        }
+    };
+    OrgFacts {
+        id: org_id.to_owned(),
+        name,
+        membership,
+    }
+}
+
+async fn write_sign_in(
+    app: &App,
+    auth: &AuthenticateResponse,
+    org: Option<&OrgFacts>,
+    client: &Client,
+) -> Result<SignedIn, AppError> {
+    let now = platform::now_secs();
+    let existing = users::find_by_workos_id(&app.db, &auth.user.id).await?;
+    if existing.as_ref().is_some_and(|u| u.is_active == 0) {
+        return Err(AppError::forbidden(
+            "user_deactivated",
+            "This account is deactivated.",
+        ));
+    }
+    let user_id = match &existing {
+        Some(u) => u.id.clone(),
+        None => platform::new_id("usr")?,
+    };
+    let updated_ms = auth
+        .user
+        .updated_at
+        .as_deref()
+        .and_then(time::parse_rfc3339_ms);
+    let mut stmts = vec![users::upsert_from_workos(
+        &app.db,
+        &user_id,
+        &auth.user,
+        updated_ms,
+        Some(now),
+        now,
+    )?];
+    if let Some(o) = org {
+        stmts.push(orgs::ensure_org(&app.db, &o.id, &o.name, now)?);
+        if let Some(m) = &o.membership {
+            stmts.push(orgs::upsert_membership(
+                &app.db,
+                &orgs::MembershipWrite {
+                    id: &m.id,
+                    user_id: &user_id,
+                    organization_id: &o.id,
+                    role: m.role.as_ref().map_or("member", |r| r.slug.as_str()),
+                    status: &m.status,
+                    updated_ms: m.updated_at.as_deref().and_then(time::parse_rfc3339_ms),
+                    now,
+                },
+            )?);
+        }
+    }
+    let role = existing
+        .as_ref()
+        .map_or("user", |u| u.role.as_str())
+        .to_owned();
+    let subject = Subject {
+        user_id: &user_id,
+        email: &auth.user.email,
+        role: &role,
+        organization_id: org.map(|o| o.id.as_str()),
+    };
+    let workos_sid = wos::peek_session_id(&auth.access_token);
+    let (session_stmt, pair) = sessions::open(app, &subject, client, workos_sid.as_deref(), now)?;
+    stmts.push(session_stmt);
+    stmts.push(audit::stmt(
+        app,
+        Audit {
+            actor: Some(&user_id),
+            action: "session.created",
+            target_type: "session",
+            target_id: &pair.session_id,
+            ip: client.ip.as_deref(),
+            detail: Some(json!({ "via": "workos", "method": auth.authentication_method, "organization_id": subject.organization_id })),
+        },
+        now,
+    )?);
+    store::batch(&app.db, stmts).await?;
+    let user = users::find(&app.db, &user_id)
+        .await?
+        .ok_or_else(|| AppError::internal("user row missing right after sign-in"))?;
+    Ok(SignedIn { pair, user })
+}
+
+/// The JSON view of a user given to the user themselves and to sibling workers.
+pub fn user_view(u: &UserRow) -> serde_json::Value {
+    let name = match (&u.first_name, &u.last_name) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(f), None) => Some(f.clone()),
+        (None, Some(l)) => Some(l.clone()),
+        (None, None) => None,
+    };
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "name": name,
+        "firstName": u.first_name,
+        "lastName": u.last_name,
+        "picture": u.profile_picture_url,
+        "emailVerified": u.email_verified != 0,
+        "role": u.role,
+        "lastLoginAt": u.last_login_at.map(time::format_rfc3339),
+        "createdAt": time::format_rfc3339(u.created_at),
+    })
+}

@@ -1,0 +1,505 @@
+//! Keeping users, organizations and memberships in step with WorkOS (the source of truth), from
+//! signed webhooks and from the Events API catch-up. Each event applies as one D1 batch together
+//! with its de-duplication row, so it lands whole or not at all, and never twice. An event older
+//! than the stored row (by WorkOS `updated_at`) is acknowledged and skipped: delivery order is not
+//! guaranteed (reference §6). Every change to someone's access is audited.
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::d1::D1PreparedStatement;
+use worker::Env;
+
+use crate::domain::time::parse_rfc3339_ms;
+use crate::domain::workos::{Event, Membership, Organization, SessionObject, User};
+use crate::error::AppError;
+use crate::platform;
+use crate::service::audit::{self, Audit};
+use crate::service::{identity, App};
+use crate::store::{self, api_keys, orgs, sessions, sync as cursor_store, users};
+use crate::workos::WorkOs;
+
+/// Event types the catch-up asks the Events API for (the same ones the webhook handles).
+pub const EVENT_TYPES: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "organization.created",
+    "organization.updated",
+    "organization.deleted",
+    "organization_membership.created",
+    "organization_membership.updated",
+    "organization_membership.deleted",
+    "session.revoked",
+    "dsync.user.created",
+    "dsync.user.updated",
+    "dsync.user.deleted",
+];
+
+#[derive(Clone, Copy)]
+pub enum Source {
+    Webhook,
+    EventsApi,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::EventsApi => "events_api",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    /// Acknowledged without effect, with the reason.
+    Skipped(&'static str),
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Skipped(why) => why,
+        }
+    }
+}
+
+fn bad_data(event: &Event) -> AppError {
+    AppError::bad_request(
+        "invalid_event",
+        format!(
+            "The data of this `{}` event has an unexpected shape.",
+            event.event
+        ),
+    )
+}
+
+fn data<T: for<'de> Deserialize<'de>>(event: &Event) -> Result<T, AppError> {
+    serde_json::from_value(event.data.clone()).map_err(|_| bad_data(event))
+}
+
+/// A directory-sync user (`dsync.user.*`); matched to our users by primary email.
+#[derive(Deserialize)]
+struct DirectoryUser {
+    #[serde(default)]
+    emails: Vec<DirectoryEmail>,
+    #[serde(default)]
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    updated_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DirectoryEmail {
+    #[serde(default)]
+    primary: bool,
+    value: String,
+}
+
+impl DirectoryUser {
+    fn primary_email(&self) -> Option<&str> {
+        self.email.as_deref().or_else(|| {
+            self.emails
+                .iter()
+                .find(|e| e.primary)
+                .or_else(|| self.emails.first())
+                .map(|e| e.value.as_str())
+        })
+    }
+}
+
+/// Applies one event. Errors are returned (the webhook answers 5xx so WorkOS retries; the
+/// catch-up stops before this event).
+pub async fn apply(app: &App, event: &Event, source: Source) -> Result<Outcome, AppError> {
+    if store::sync::is_processed(&app.db, &event.id).await? {
+        return Ok(Outcome::Duplicate);
+    }
+    let now = platform::now_secs();
+    let planned = match event.event.as_str() {
+        "user.created" | "user.updated" => upsert_user(app, &data::<User>(event)?, now).await?,
+        "user.deleted" => {
+            let u: User = data(event)?;
+            match users::find_by_workos_id(&app.db, &u.id).await? {
+                Some(local) => deactivate_user(app, &local.id, event, now)?,
+                None => Plan::Skip("unknown_user"),
+            }
+        }
+        "dsync.user.created" | "dsync.user.updated" | "dsync.user.deleted" => {
+            directory_user(app, event, &data::<DirectoryUser>(event)?, now).await?
+        }
+        "organization.created" | "organization.updated" => {
+            let o: Organization = data(event)?;
+            let ms = o.updated_at.as_deref().and_then(parse_rfc3339_ms);
+            match orgs::find_org_updated_ms(&app.db, &o.id).await? {
+                Some(Some(stored)) if ms.is_some_and(|m| m < stored) => Plan::Skip("stale"),
+                _ => Plan::Apply(
+                    vec![orgs::upsert_org(&app.db, &o.id, &o.name, ms, now)?],
+                    false,
+                ),
+            }
+        }
+        "organization.deleted" => {
+            let o: Organization = data(event)?;
+            Plan::Apply(
+                vec![
+                    orgs::delete_org(&app.db, &o.id)?,
+                    audit_stmt(
+                        app,
+                        "organization.deleted",
+                        "organization",
+                        &o.id,
+                        event,
+                        json!({}),
+                        now,
+                    )?,
+                ],
+                true,
+            )
+        }
+        "organization_membership.created" | "organization_membership.updated" => {
+            membership(app, event, &data::<Membership>(event)?, now).await?
+        }
+        "organization_membership.deleted" => {
+            let m: Membership = data(event)?;
+            match orgs::find_membership(&app.db, &m.id).await? {
+                Some(stored) => Plan::Apply(
+                    vec![
+                        orgs::delete_membership(&app.db, &m.id)?,
+                        audit_stmt(
+                            app,
+                            "membership.deleted",
+                            "user",
+                            &stored.user_id,
+                            event,
+                            json!({ "organization_id": stored.organization_id, "role": stored.role }),
+                            now,
+                        )?,
+                    ],
+                    true,
+                ),
+                None => Plan::Skip("unknown_membership"),
+            }
+        }
+        "session.revoked" => {
+            let s: SessionObject = data(event)?;
+            let ids = sessions::ids_for_workos_session(&app.db, &s.id).await?;
+            if ids.is_empty() {
+                Plan::Skip("unknown_session")
+            } else {
+                let mut stmts = Vec::new();
+                for id in &ids {
+                    stmts.push(sessions::revoke(
+                        &app.db,
+                        id,
+                        "workos_session_revoked",
+                        now,
+                    )?);
+                    stmts.push(audit_stmt(
+                        app,
+                        "session.revoked",
+                        "session",
+                        id,
+                        event,
+                        json!({ "workos_session_id": s.id }),
+                        now,
+                    )?);
+                }
+                Plan::Apply(stmts, true)
+            }
+        }
+        _ => Plan::Skip("ignored_event_type"),
+    };
+    let (mut stmts, access_changed, outcome) = match planned {
+        Plan::Apply(stmts, access_changed) => (stmts, access_changed, Outcome::Applied),
+        Plan::Skip(why) => (Vec::new(), false, Outcome::Skipped(why)),
+    };
+    // Skipped events are recorded too, so a redelivery is answered without re-deciding.
+    stmts.push(store::sync::mark_processed(
+        &app.db,
+        &event.id,
+        &event.event,
+        source.as_str(),
+        now,
+    )?);
+    match store::batch(&app.db, stmts).await {
+        Ok(_) => {}
+        // A concurrent delivery of the same event won the primary key: its effects stand, ours rolled back.
+        Err(e)
+            if store::is_unique_violation(&e)
+                && store::sync::is_processed(&app.db, &event.id).await? =>
+        {
+            return Ok(Outcome::Duplicate)
+        }
+        Err(e) => return Err(e),
+    }
+    if access_changed {
+        identity::forget_all();
+    }
+    Ok(outcome)
+}
+
+enum Plan {
+    /// Statements to run, and whether they change someone's access (caches must start over).
+    Apply(Vec<D1PreparedStatement>, bool),
+    Skip(&'static str),
+}
+
+fn audit_stmt(
+    app: &App,
+    action: &str,
+    target_type: &str,
+    target_id: &str,
+    event: &Event,
+    mut detail: serde_json::Value,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    if let Some(obj) = detail.as_object_mut() {
+        obj.insert("event_id".into(), event.id.clone().into());
+        obj.insert("event".into(), event.event.clone().into());
+    }
+    audit::stmt(
+        app,
+        Audit {
+            actor: None,
+            action,
+            target_type,
+            target_id,
+            ip: None,
+            detail: Some(detail),
+        },
+        now,
+    )
+}
+
+async fn upsert_user(app: &App, u: &User, now: i64) -> Result<Plan, AppError> {
+    let ms = u.updated_at.as_deref().and_then(parse_rfc3339_ms);
+    let existing = users::find_by_workos_id(&app.db, &u.id).await?;
+    if let (Some(stored), Some(ms)) = (existing.as_ref().and_then(|e| e.workos_updated_ms), ms) {
+        if ms < stored {
+            return Ok(Plan::Skip("stale"));
+        }
+    }
+    let id = match &existing {
+        Some(e) => e.id.clone(),
+        None => platform::new_id("usr")?,
+    };
+    Ok(Plan::Apply(
+        vec![users::upsert_from_workos(&app.db, &id, u, ms, None, now)?],
+        false,
+    ))
+}
+
+/// Deactivates a user and cuts off every session and API key they hold.
+fn deactivate_user(app: &App, user_id: &str, event: &Event, now: i64) -> Result<Plan, AppError> {
+    Ok(Plan::Apply(
+        vec![
+            users::deactivate(&app.db, user_id, now)?,
+            sessions::revoke_all_for_user(&app.db, user_id, "user_deleted", now)?,
+            api_keys::revoke_all_for_user(&app.db, user_id, now)?,
+            audit_stmt(
+                app,
+                "user.deactivated",
+                "user",
+                user_id,
+                event,
+                json!({ "sessions_revoked": true, "api_keys_revoked": true }),
+                now,
+            )?,
+        ],
+        true,
+    ))
+}
+
+async fn directory_user(
+    app: &App,
+    event: &Event,
+    d: &DirectoryUser,
+    now: i64,
+) -> Result<Plan, AppError> {
+    let Some(email) = d.primary_email() else {
+        return Ok(Plan::Skip("no_email"));
+    };
+    let Some(local) = users::find_by_email(&app.db, email).await? else {
+        return Ok(Plan::Skip("unknown_user"));
+    };
+    let gone = event.event == "dsync.user.deleted" || d.state.as_deref() == Some("inactive");
+    if gone {
+        if local.is_active == 0 {
+            return Ok(Plan::Skip("already_inactive"));
+        }
+        return deactivate_user(app, &local.id, event, now);
+    }
+    let ms = d.updated_at.as_deref().and_then(parse_rfc3339_ms);
+    if let (Some(stored), Some(ms)) = (local.workos_updated_ms, ms) {
+        if ms < stored {
+            return Ok(Plan::Skip("stale"));
+        }
+    }
+    Ok(Plan::Apply(
+        vec![users::update_names(
+            &app.db,
+            &local.id,
+            d.first_name.as_deref(),
+            d.last_name.as_deref(),
+            now,
+        )?],
+        false,
+    ))
+}
+
+async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Result<Plan, AppError> {
+    let ms = m.updated_at.as_deref().and_then(parse_rfc3339_ms);
+    let stored =
+        orgs::find_membership_for_workos_user(&app.db, &m.user_id, &m.organization_id).await?;
+    if let Some(s) = &stored {
+        if let (Some(stored_ms), Some(ms)) = (s.workos_updated_ms, ms) {
+            if ms < stored_ms {
+                return Ok(Plan::Skip("stale"));
+            }
+        }
+    }
+    let mut stmts = Vec::new();
+    // The member may never have signed in here: fetch them from WorkOS so the membership has an owner.
+    let user_id = match users::find_by_workos_id(&app.db, &m.user_id).await? {
+        Some(u) => u.id,
+        None => {
+            let u = WorkOs::new(&app.cfg)
+                .get_user(&m.user_id)
+                .await
+                .map_err(AppError::from)?;
+            let id = platform::new_id("usr")?;
+            stmts.push(users::upsert_from_workos(
+                &app.db,
+                &id,
+                &u,
+                u.updated_at.as_deref().and_then(parse_rfc3339_ms),
+                None,
+                now,
+            )?);
+            id
+        }
+    };
+    let name = event
+        .data
+        .get("organization_name")
+        .and_then(|v| v.as_str())
+        .unwrap_or(&m.organization_id);
+    stmts.push(orgs::ensure_org(&app.db, &m.organization_id, name, now)?);
+    let role = m.role.as_ref().map_or("member", |r| r.slug.as_str());
+    let status = match m.status.as_str() {
+        s @ ("active" | "inactive" | "pending") => s,
+        _ => return Err(bad_data(event)),
+    };
+    stmts.push(orgs::upsert_membership(
+        &app.db,
+        &orgs::MembershipWrite {
+            id: &m.id,
+            user_id: &user_id,
+            organization_id: &m.organization_id,
+            role,
+            status,
+            updated_ms: ms,
+            now,
+        },
+    )?);
+    let changed = stored
+        .as_ref()
+        .is_none_or(|s| s.role != role || s.status != status);
+    if changed {
+        stmts.push(audit_stmt(
+            app,
+            "membership.changed",
+            "user",
+            &user_id,
+            event,
+            json!({
+                "organization_id": m.organization_id,
+                "role": role,
+                "status": status,
+                "previous_role": stored.as_ref().map(|s| s.role.clone()),
+                "previous_status": stored.as_ref().map(|s| s.status.clone()),
+            }),
+            now,
+        )?);
+    }
+    Ok(Plan::Apply(stmts, changed))
+}
+
+/// What one catch-up run did.
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    pub applied: u32,
+    pub skipped: u32,
+    pub duplicates: u32,
+    pub cursor: Option<String>,
+}
+
+/// Pages the Events API forward from the stored cursor and applies each event. The cursor moves
+/// only past events that were applied (or deliberately skipped); a failure stops the run there.
+pub async fn catch_up(app: &App, max_pages: u32) -> Result<CatchUp, AppError> {
+    let workos = WorkOs::new(&app.cfg);
+    let mut summary = CatchUp {
+        cursor: cursor_store::cursor(&app.db).await?,
+        ..CatchUp::default()
+    };
+    for _ in 0..max_pages {
+        let page = workos
+            .list_events(EVENT_TYPES, summary.cursor.as_deref(), 100)
+            .await?;
+        let more = page
+            .list_metadata
+            .as_ref()
+            .and_then(|m| m.after.as_ref())
+            .is_some();
+        let empty = page.data.is_empty();
+        for event in &page.data {
+            let outcome = apply(app, event, Source::EventsApi).await;
+            match outcome {
+                Ok(Outcome::Applied) => summary.applied += 1,
+                Ok(Outcome::Duplicate) => summary.duplicates += 1,
+                Ok(Outcome::Skipped(_)) => summary.skipped += 1,
+                Err(e) => {
+                    save_cursor(app, &summary).await?;
+                    return Err(e);
+                }
+            }
+            summary.cursor = Some(event.id.clone());
+        }
+        save_cursor(app, &summary).await?;
+        if empty || !more {
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+async fn save_cursor(app: &App, s: &CatchUp) -> Result<(), AppError> {
+    match &s.cursor {
+        Some(c) => cursor_store::set_cursor(&app.db, c, platform::now_secs()).await,
+        None => Ok(()),
+    }
+}
+
+/// The cron entry point: one catch-up run, summarised in one log line.
+pub async fn run_scheduled(env: &Env) {
+    let result = match App::new(env.clone()) {
+        Ok(app) => catch_up(&app, 10).await,
+        Err(e) => Err(e),
+    };
+    let line = match result {
+        Ok(s) => {
+            json!({"level":"info","msg":"events catch-up","applied":s.applied,"skipped":s.skipped,"duplicates":s.duplicates,"cursor":s.cursor})
+        }
+        Err(e) => {
+            json!({"level":"error","msg":"events catch-up failed","error":e.code(),"detail":e.log_detail()})
+        }
+    };
+    worker::console_log!("{line}");
+}

@@ -1,0 +1,51 @@
+//! The `login_flows` table: one row per started sign-in, keyed by the SHA-256 of its `state`, holding
+//! the validated return target. Consuming a flow deletes it in the same statement, so a state is
+//! single-use even under concurrent callbacks.
+
+use serde::Deserialize;
+use worker::d1::D1Database;
+use worker::query;
+
+use crate::error::AppError;
+
+#[derive(Debug, Deserialize)]
+pub struct Flow {
+    pub return_to: String,
+    pub expires_at: i64,
+}
+
+pub async fn insert(
+    db: &D1Database,
+    state_hash: &str,
+    return_to: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), AppError> {
+    super::batch(
+        db,
+        vec![
+            // Housekeeping rides along: abandoned flows never accumulate.
+            query!(db, "DELETE FROM login_flows WHERE expires_at <= ?1", now)?,
+            query!(
+                db,
+                "INSERT INTO login_flows (state_hash, return_to, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                state_hash,
+                return_to,
+                now,
+                expires_at
+            )?,
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Deletes and returns the flow: the first caller gets it, every later one gets `None`.
+pub async fn consume(db: &D1Database, state_hash: &str) -> Result<Option<Flow>, AppError> {
+    super::first(query!(
+        db,
+        "DELETE FROM login_flows WHERE state_hash = ?1 RETURNING return_to, expires_at",
+        state_hash
+    )?)
+    .await
+}

@@ -1,0 +1,181 @@
+//! The `sessions` table: one row per sign-in, holding only hashes of refresh-token ids (never a
+//! token), the device facts shown to the user, and revocation state. Rotation is a compare-and-swap
+//! on `refresh_hash`, which D1 executes atomically.
+
+use serde::Deserialize;
+use worker::d1::{D1Database, D1PreparedStatement};
+use worker::query;
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub organization_id: Option<String>,
+    pub refresh_hash: String,
+    pub previous_refresh_hash: Option<String>,
+    pub rotated_at: Option<i64>,
+    pub device: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub workos_session_id: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, user_id, organization_id, refresh_hash, previous_refresh_hash, rotated_at, device, \
+                       ip_address, user_agent, workos_session_id, created_at, last_used_at, expires_at, revoked_at";
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub organization_id: Option<&'a str>,
+    pub refresh_hash: &'a str,
+    pub device: Option<&'a str>,
+    pub ip_address: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub workos_session_id: Option<&'a str>,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+pub fn insert(db: &D1Database, s: &NewSession<'_>) -> Result<D1PreparedStatement, AppError> {
+    Ok(query!(
+        db,
+        "INSERT INTO sessions (id, user_id, organization_id, refresh_hash, rotated_at, device, ip_address,
+                               user_agent, workos_session_id, created_at, last_used_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?5, ?5, ?10)",
+        s.id,
+        s.user_id,
+        s.organization_id,
+        s.refresh_hash,
+        s.now,
+        s.device,
+        s.ip_address,
+        s.user_agent,
+        s.workos_session_id,
+        s.expires_at
+    )?)
+}
+
+pub async fn find(db: &D1Database, id: &str) -> Result<Option<SessionRow>, AppError> {
+    super::first(query!(
+        db,
+        &format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"),
+        id
+    )?)
+    .await
+}
+
+/// The compare-and-swap at the heart of refresh rotation: succeeds (1 row) only for the caller that
+/// presents the current refresh id of a live session.
+pub async fn rotate(
+    db: &D1Database,
+    id: &str,
+    expected_hash: &str,
+    new_hash: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<bool, AppError> {
+    let changed = super::run(query!(
+        db,
+        "UPDATE sessions SET previous_refresh_hash = refresh_hash, refresh_hash = ?3, rotated_at = ?4,
+                             last_used_at = ?4, expires_at = ?5
+         WHERE id = ?1 AND refresh_hash = ?2 AND revoked_at IS NULL AND expires_at > ?4",
+        id,
+        expected_hash,
+        new_hash,
+        now,
+        expires_at
+    )?)
+    .await?;
+    Ok(changed == 1)
+}
+
+/// Live sessions of a user, newest first.
+pub async fn list_active(
+    db: &D1Database,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<SessionRow>, AppError> {
+    super::all(query!(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
+             ORDER BY created_at DESC, id DESC LIMIT 100"
+        ),
+        user_id,
+        now
+    )?)
+    .await
+}
+
+/// Revokes one session; revoking twice keeps the first time and reason.
+pub fn revoke(
+    db: &D1Database,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    Ok(query!(
+        db,
+        "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+        id,
+        now,
+        reason
+    )?)
+}
+
+pub fn revoke_all_for_user(
+    db: &D1Database,
+    user_id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    Ok(query!(
+        db,
+        "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE user_id = ?1 AND revoked_at IS NULL",
+        user_id,
+        now,
+        reason
+    )?)
+}
+
+/// Our live sessions opened from one WorkOS session (for `session.revoked`).
+pub async fn ids_for_workos_session(
+    db: &D1Database,
+    workos_session_id: &str,
+) -> Result<Vec<String>, AppError> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let rows: Vec<Id> = super::all(query!(
+        db,
+        "SELECT id FROM sessions WHERE workos_session_id = ?1 AND revoked_at IS NULL",
+        workos_session_id
+    )?)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// What the hot path needs to know to trust an access token: is the session live and its user active?
+#[derive(Debug, Clone, Deserialize)]
+pub struct Liveness {
+    pub revoked_at: Option<i64>,
+    pub expires_at: i64,
+    pub is_active: i64,
+}
+
+pub async fn liveness(db: &D1Database, id: &str) -> Result<Option<Liveness>, AppError> {
+    super::first(query!(
+        db,
+        "SELECT s.revoked_at, s.expires_at, u.is_active FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id = ?1",
+        id
+    )?)
+    .await
+}

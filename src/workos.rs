@@ -1,0 +1,381 @@
+//! The WorkOS HTTP client: code exchange and refresh on `/user_management/authenticate`, user,
+//! membership, organization and event reads, and session revoke (reference: workos-api.md §2-§7).
+//! It parses WorkOS's three error shapes, keeps `X-Request-ID` for the log, and retries only
+//! transient failures (network, timeout, 408, 429 honouring Retry-After, 5xx) with bounded jittered
+//! backoff. It never retries a code exchange: a consumed code answers `invalid_grant`.
+//! It must never log or return a token, code or key.
+
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::config::Config;
+use crate::domain::workos::{
+    self as wos, ApiError, AuthenticateResponse, Event, List, Membership, Organization, User,
+};
+use crate::error::AppError;
+use crate::platform;
+
+#[derive(Debug)]
+pub enum Failure {
+    /// WorkOS answered with an error status.
+    Api {
+        error: ApiError,
+        request_id: Option<String>,
+    },
+    /// No answer within the configured timeout.
+    Timeout,
+    /// The request could not be sent or the connection failed.
+    Network(String),
+    /// A success status with a body that is not the expected JSON.
+    Malformed {
+        status: u16,
+        request_id: Option<String>,
+    },
+}
+
+impl Failure {
+    fn is_transient(&self) -> bool {
+        match self {
+            Failure::Api { error, .. } => error.is_transient(),
+            Failure::Timeout | Failure::Network(_) => true,
+            Failure::Malformed { .. } => false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Failure::Api { error, request_id } => format!(
+                "workos {} {} ({}) request_id={}",
+                error.status,
+                error.code,
+                error.message,
+                request_id.as_deref().unwrap_or("-")
+            ),
+            Failure::Timeout => "workos timeout".to_owned(),
+            Failure::Network(e) => format!("workos network error: {e}"),
+            Failure::Malformed { status, request_id } => format!(
+                "workos {status} with a malformed body request_id={}",
+                request_id.as_deref().unwrap_or("-")
+            ),
+        }
+    }
+}
+
+impl From<Failure> for AppError {
+    fn from(f: Failure) -> Self {
+        let detail = f.describe();
+        match &f {
+            Failure::Api { error, .. } if error.is_invalid_grant() => AppError::Upstream {
+                status: 400,
+                code: "invalid_grant".into(),
+                description:
+                    "The authorization code is invalid, expired or already used; sign in again."
+                        .into(),
+                detail,
+            },
+            Failure::Api { error, .. } if error.is_step_up() => AppError::Upstream {
+                status: 403,
+                code: public_code(&error.code),
+                description: "WorkOS requires another step before this sign-in can complete."
+                    .into(),
+                detail,
+            },
+            Failure::Api { error, .. } if error.status == 429 => AppError::RateLimited {
+                retry_after_secs: error.retry_after_secs.unwrap_or(60),
+            },
+            _ => AppError::Upstream {
+                status: 502,
+                code: "workos_unavailable".into(),
+                description: "WorkOS could not be reached or answered unexpectedly; try again."
+                    .into(),
+                detail,
+            },
+        }
+    }
+}
+
+/// WorkOS codes are passed through only when they look like codes (never free text).
+fn public_code(code: &str) -> String {
+    if !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+    {
+        code.to_owned()
+    } else {
+        "workos_step_up_required".to_owned()
+    }
+}
+
+pub struct WorkOs<'a> {
+    cfg: &'a Config,
+}
+
+struct Answer {
+    status: u16,
+    body: String,
+    request_id: Option<String>,
+    retry_after: Option<String>,
+}
+
+impl<'a> WorkOs<'a> {
+    pub fn new(cfg: &'a Config) -> Self {
+        WorkOs { cfg }
+    }
+
+    /// §2: exchange an authorization code. Sent once, never retried.
+    pub async fn authenticate_code(
+        &self,
+        code: &str,
+        code_verifier: Option<&str>,
+        ip_address: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<AuthenticateResponse, Failure> {
+        let mut body = json!({
+            "grant_type": "authorization_code",
+            "client_id": self.cfg.workos_client_id,
+            "client_secret": self.cfg.workos_client_secret.expose(),
+            "code": code,
+        });
+        if let Some(obj) = body.as_object_mut() {
+            if let Some(v) = code_verifier {
+                obj.insert("code_verifier".into(), v.into());
+            }
+            if let Some(ip) = ip_address {
+                obj.insert("ip_address".into(), ip.into());
+            }
+            if let Some(ua) = user_agent {
+                obj.insert("user_agent".into(), ua.into());
+            }
+        }
+        self.call(
+            Method::Post,
+            "/user_management/authenticate",
+            Some(body),
+            false,
+            None,
+        )
+        .await
+    }
+
+    /// §3: the refresh grant (rotating: WorkOS retires the old refresh token). Retried with one
+    /// Idempotency-Key across attempts, as the official SDKs do.
+    #[allow(dead_code)] // Part of the client contract; this worker keeps its own sessions and does not hold WorkOS refresh tokens yet.
+    pub async fn authenticate_refresh(
+        &self,
+        refresh_token: &str,
+        organization_id: Option<&str>,
+    ) -> Result<AuthenticateResponse, Failure> {
+        let mut body = json!({
+            "grant_type": "refresh_token",
+            "client_id": self.cfg.workos_client_id,
+            "client_secret": self.cfg.workos_client_secret.expose(),
+            "refresh_token": refresh_token,
+        });
+        if let (Some(org), Some(obj)) = (organization_id, body.as_object_mut()) {
+            obj.insert("organization_id".into(), org.into());
+        }
+        let key = platform::new_id("idem").map_err(|_| Failure::Network("rng".into()))?;
+        self.call(
+            Method::Post,
+            "/user_management/authenticate",
+            Some(body),
+            true,
+            Some(&key),
+        )
+        .await
+    }
+
+    /// §5: one user.
+    pub async fn get_user(&self, id: &str) -> Result<User, Failure> {
+        self.call(
+            Method::Get,
+            &format!("/user_management/users/{}", enc(id)),
+            None,
+            true,
+            None,
+        )
+        .await
+    }
+
+    /// §5: one organization.
+    pub async fn get_organization(&self, id: &str) -> Result<Organization, Failure> {
+        self.call(
+            Method::Get,
+            &format!("/organizations/{}", enc(id)),
+            None,
+            true,
+            None,
+        )
+        .await
+    }
+
+    /// §5: memberships of a user, optionally in one organization (active and inactive).
+    pub async fn list_memberships(
+        &self,
+        user_id: &str,
+        organization_id: Option<&str>,
+    ) -> Result<List<Membership>, Failure> {
+        let mut path = format!(
+            "/user_management/organization_memberships?user_id={}&statuses=active,inactive&limit=100",
+            enc(user_id)
+        );
+        if let Some(org) = organization_id {
+            path.push_str(&format!("&organization_id={}", enc(org)));
+        }
+        self.call(Method::Get, &path, None, true, None).await
+    }
+
+    /// §4: end a WorkOS session server-side.
+    pub async fn revoke_session(&self, session_id: &str) -> Result<(), Failure> {
+        let _: Value = self
+            .call(
+                Method::Post,
+                "/user_management/sessions/revoke",
+                Some(json!({ "session_id": session_id })),
+                true,
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// §7: a page of events after `after`, oldest first.
+    pub async fn list_events(
+        &self,
+        events: &[&str],
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<List<Event>, Failure> {
+        let mut path = format!("/events?events={}&limit={limit}", enc(&events.join(",")));
+        if let Some(a) = after {
+            path.push_str(&format!("&after={}", enc(a)));
+        }
+        self.call(Method::Get, &path, None, true, None).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        retry: bool,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, Failure> {
+        let mut retry_index = 0u32;
+        loop {
+            let outcome = self
+                .send(method.clone(), path, body.as_ref(), idempotency_key)
+                .await;
+            let failure = match outcome {
+                Ok(a) if (200..300).contains(&a.status) => {
+                    return serde_json::from_str::<T>(&a.body).map_err(|_| Failure::Malformed {
+                        status: a.status,
+                        request_id: a.request_id,
+                    });
+                }
+                Ok(a) => {
+                    let error = wos::parse_error(a.status, &a.body, a.retry_after.as_deref());
+                    Failure::Api {
+                        error,
+                        request_id: a.request_id,
+                    }
+                }
+                Err(f) => f,
+            };
+            if !retry || !failure.is_transient() || retry_index >= wos::MAX_RETRIES {
+                return Err(failure);
+            }
+            let retry_after = match &failure {
+                Failure::Api { error, .. } => error.retry_after_secs,
+                _ => None,
+            };
+            let wait = wos::backoff_ms(retry_index, retry_after, platform::jitter_unit());
+            worker::console_warn!(
+                "{}",
+                json!({"level":"warn","msg":"workos retry","path":strip_query(path),"attempt":retry_index + 1,"wait_ms":wait,"reason":failure.describe()})
+            );
+            Delay::from(Duration::from_millis(wait)).await;
+            retry_index += 1;
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, Failure> {
+        let url = format!("{}{}", self.cfg.workos_api_base, path);
+        let headers = Headers::new();
+        let h = |name: &str, value: &str| {
+            headers
+                .set(name, value)
+                .map_err(|e| Failure::Network(e.to_string()))
+        };
+        h("Accept", "application/json")?;
+        h("User-Agent", "auth-worker")?;
+        h(
+            "Authorization",
+            &format!("Bearer {}", self.cfg.workos_api_key.expose()),
+        )?;
+        if let Some(k) = idempotency_key {
+            h("Idempotency-Key", k)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(method);
+        if let Some(b) = body {
+            h("Content-Type", "application/json")?;
+            init.with_body(Some(b.to_string().into()));
+        }
+        init.with_headers(headers);
+        let request =
+            Request::new_with_init(&url, &init).map_err(|e| Failure::Network(e.to_string()))?;
+
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let sending = Box::pin(async move {
+            let mut resp = fetch
+                .send_with_signal(&signal)
+                .await
+                .map_err(|e| Failure::Network(e.to_string()))?;
+            let header = |n: &str| resp.headers().get(n).ok().flatten();
+            let request_id = header("x-request-id");
+            let retry_after = header("retry-after");
+            let status = resp.status_code();
+            let body = resp
+                .text()
+                .await
+                .map_err(|e| Failure::Network(e.to_string()))?;
+            Ok(Answer {
+                status,
+                body,
+                request_id,
+                retry_after,
+            })
+        });
+        let timeout = Delay::from(Duration::from_millis(self.cfg.workos_timeout_ms));
+        match select(sending, timeout).await {
+            Either::Left((answer, _)) => answer,
+            Either::Right(_) => {
+                controller.abort();
+                Err(Failure::Timeout)
+            }
+        }
+    }
+}
+
+fn enc(s: &str) -> String {
+    js_sys::encode_uri_component(s).into()
+}
+
+fn strip_query(path: &str) -> &str {
+    path.split('?').next().unwrap_or(path)
+}
