@@ -1,0 +1,98 @@
+// Types for workers that call the `auth` worker through a service binding:
+//   wrangler.toml:  services = [{ binding = "AUTH_SERVICE", service = "auth" }]
+//   interface Env { AUTH_SERVICE: Service<AuthService> }   (or AuthService directly)
+// Every method is JS RPC on the auth worker's default entrypoint. Timestamps are RFC 3339 strings.
+
+export interface AuthUser {
+  id: string;
+  email: string;
+  /** Global role of the user in this service: "user" or "admin". */
+  role: string;
+  /** The organization the token is scoped to, if any (WorkOS organization id). */
+  organizationId: string | null;
+}
+
+export type ValidateTokenResult =
+  | {
+      valid: true;
+      user: AuthUser;
+      /** Present for access tokens. */
+      session?: { id: string; expiresAt: string };
+      /** Present for API keys; `scopes` null means the owner's full permissions. */
+      apiKey?: { id: string; name: string; scopes: string[] | null };
+    }
+  | {
+      valid: false;
+      /** e.g. invalid_token, token_expired, session_revoked, user_deactivated, api_key_malformed,
+       *  invalid_api_key, api_key_revoked, api_key_expired, invalid_request */
+      error: string;
+    };
+
+export interface PermissionQuery {
+  userId: string;
+  resource: string;
+  action: string;
+  organizationId?: string;
+  /** Optional ceiling (e.g. an API key's scopes from validateToken): can only narrow the answer. */
+  scopes?: string[];
+}
+
+export interface CreateApiKeyParams {
+  userId: string;
+  name: string;
+  /** 1-365, default 90. */
+  expiresInDays?: number;
+  environment?: 'live' | 'test';
+  /** `resource:action` strings within the owner's permissions; omitted = owner's full permissions. */
+  scopes?: string[];
+}
+
+export type CreateApiKeyResult =
+  | {
+      success: true;
+      /** `key` is shown once; only its hash is stored. */
+      apiKey: { id: string; key: string; prefix: 'sk_live_' | 'sk_test_'; start: string; name: string; expiresAt: string; createdAt: string };
+    }
+  | { success: false; error: string; error_description: string };
+
+export interface TokenPair {
+  token: string;
+  refreshToken: string;
+}
+
+export interface CreateSessionParams {
+  userId: string;
+  ipAddress?: string;
+  userAgent?: string;
+  device?: string;
+}
+
+export interface SignedInUser {
+  id: string;
+  email: string;
+  name: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  picture: string | null;
+  emailVerified: boolean;
+  role: string;
+}
+
+export interface AuthService {
+  /** Access token or API key. Never rejects. */
+  validateToken(token: string): Promise<ValidateTokenResult>;
+  /** Rejects only on malformed arguments. Unknown or deactivated users get false. */
+  checkPermission(query: PermissionQuery): Promise<boolean>;
+  createApiKey(params: CreateApiKeyParams): Promise<CreateApiKeyResult>;
+  /** false when that user has no key with this id. */
+  revokeApiKey(userId: string, keyId: string): Promise<boolean>;
+  /** Rejects ("invalid_refresh_token: ...") when the refresh token is not valid. */
+  refreshSession(refreshToken: string): Promise<TokenPair>;
+  revokeSession(sessionId: string): Promise<boolean>;
+  createSession(params: CreateSessionParams): Promise<TokenPair & { session: { id: string; expiresAt: string } }>;
+  /** `redirectUri`: where WorkOS returns the code (this worker's origin or an allowed origin).
+   *  Keep `state` (generated when omitted; it is in the URL) and pass it to exchangeWorkOSCode. */
+  getWorkOSAuthURL(redirectUri: string, state?: string): Promise<string>;
+  /** Our own tokens for the signed-in user. Rejects with WorkOS's code (e.g. "invalid_grant: ..."). */
+  exchangeWorkOSCode(code: string, state?: string): Promise<{ accessToken: string; refreshToken: string; user: SignedInUser }>;
+}
