@@ -1,0 +1,170 @@
+// Foundation: the WASM build runs in workerd with D1, the error contract holds everywhere, the
+// configuration is checked, and every request leaves one structured log line without secrets.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startEnv, authBindings, authVariant, ROOT, TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, sleep } from './harness.mjs';
+
+let env;
+before(async () => {
+  env = await startEnv({
+    extraWorkers: (standin) => {
+      const base = authBindings(standin);
+      return [
+        authVariant('auth-misconfigured', 'misconfigured.local', { ...base, JWT_SECRET: undefined }),
+        authVariant('auth-short-secret', 'shortsecret.local', { ...base, JWT_SECRET: 'too-short' }),
+        authVariant('auth-dev-secret-in-production', 'prod.local', {
+          ...base,
+          ENVIRONMENT: 'production',
+          WORKOS_REDIRECT_URI: 'https://auth.example.test/auth/callback',
+          WORKOS_API_BASE: 'https://api.workos.example.test',
+          JWT_SECRET: 'dev-only-access-signing-secret-0123456789abcdef',
+        }),
+      ];
+    },
+  });
+});
+after(async () => env?.close());
+
+async function body(res) {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    assert.fail(`expected JSON, got ${res.status}: ${text.slice(0, 200)}`);
+  }
+}
+
+function assertErrorShape(b) {
+  assert.equal(typeof b.error, 'string');
+  assert.match(b.error, /^[a-z_]+$/);
+  assert.equal(typeof b.error_description, 'string');
+  assert.ok(b.error_description.length > 0);
+}
+
+test('GET /health reports ok and a working D1 through the WASM build', async () => {
+  const res = await env.fetch('/health');
+  assert.equal(res.status, 200);
+  const b = await body(res);
+  assert.equal(b.status, 'ok');
+  assert.equal(b.service, 'auth');
+  assert.equal(b.db, 'ok');
+  assert.ok(!Number.isNaN(Date.parse(b.timestamp)), 'timestamp is RFC 3339');
+  assert.match(b.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  assert.ok(res.headers.get('x-request-id'));
+});
+
+test('migrations created every table of the schema', async () => {
+  const rows = await env.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  const names = rows.map((r) => r.name);
+  for (const t of ['users', 'sessions', 'api_keys', 'permissions', 'role_permissions', 'organizations',
+    'organization_memberships', 'webhook_events', 'audit_events', 'login_flows', 'sync_state']) {
+    assert.ok(names.includes(t), `missing table ${t}`);
+  }
+  const fks = await env.query("SELECT * FROM pragma_foreign_key_list('sessions')");
+  assert.ok(fks.some((f) => f.table === 'users' && f.on_delete === 'CASCADE'));
+});
+
+test('an unknown route answers 404 with the JSON error shape', async () => {
+  const res = await env.fetch('/nope/nothing-here');
+  assert.equal(res.status, 404);
+  const b = await body(res);
+  assertErrorShape(b);
+  assert.equal(b.error, 'not_found');
+});
+
+test('a wrong method answers 405 with Allow and the JSON error shape', async () => {
+  const res = await env.fetch('/health', { method: 'POST', body: '{}' });
+  assert.equal(res.status, 405);
+  assert.equal(res.headers.get('allow'), 'GET, HEAD');
+  const b = await body(res);
+  assertErrorShape(b);
+  assert.equal(b.error, 'method_not_allowed');
+
+  const del = await env.fetch('/auth/refresh', { method: 'DELETE' });
+  assert.equal(del.status, 405);
+  assert.equal(del.headers.get('allow'), 'POST');
+});
+
+test('a body over the limit answers 413, declared or streamed', async () => {
+  const big = 'x'.repeat(64 * 1024);
+  const res = await env.fetch('/auth/refresh', { method: 'POST', body: big, headers: { 'content-type': 'application/json' } });
+  assert.equal(res.status, 413);
+  const b = await body(res);
+  assertErrorShape(b);
+  assert.equal(b.error, 'payload_too_large');
+
+  const hook = await env.fetch('/webhooks/workos', { method: 'POST', body: 'x'.repeat(300 * 1024) });
+  assert.equal(hook.status, 413);
+});
+
+test('a missing JWT_SECRET answers 500 server_misconfigured naming it, never a value', async () => {
+  const res = await env.mf.dispatchFetch('http://misconfigured.local/auth/me');
+  assert.equal(res.status, 500);
+  const b = await body(res);
+  assert.equal(b.error, 'server_misconfigured');
+  assert.match(b.error_description, /JWT_SECRET/);
+  assert.doesNotMatch(JSON.stringify(b), new RegExp(TEST_JWT_REFRESH_SECRET));
+  const health = await env.mf.dispatchFetch('http://misconfigured.local/health');
+  assert.equal(health.status, 500);
+  assert.equal((await body(health)).error, 'server_misconfigured');
+});
+
+test('a JWT secret under 32 bytes is refused by name', async () => {
+  const res = await env.mf.dispatchFetch('http://shortsecret.local/auth/me');
+  assert.equal(res.status, 500);
+  const b = await body(res);
+  assert.equal(b.error, 'server_misconfigured');
+  assert.match(b.error_description, /JWT_SECRET must be at least 32 bytes/);
+  assert.doesNotMatch(b.error_description, /too-short/);
+});
+
+test('development secrets are refused in production', async () => {
+  const res = await env.mf.dispatchFetch('http://prod.local/health');
+  assert.equal(res.status, 500);
+  const b = await body(res);
+  assert.equal(b.error, 'server_misconfigured');
+  assert.doesNotMatch(b.error_description, /dev-only-access/);
+});
+
+test('each request leaves one JSON log line with method, path, status, duration and request id, and no secrets', async () => {
+  const before = env.logs.length;
+  const secretish = 'Bearer abc.def.ghi-very-secret-token';
+  await env.fetch('/auth/me?code=should-not-be-logged', { headers: { authorization: secretish, 'cf-ray': 'ray-test-123' } });
+  await sleep(200);
+  const lines = env.logs.slice(before).filter((l) => l.includes('"msg":"request"'));
+  const line = lines.map((l) => JSON.parse(l.slice(l.indexOf('{')))).find((l) => l.request_id === 'ray-test-123');
+  assert.ok(line, `no request log line; saw: ${env.logs.slice(before).join('\n')}`);
+  assert.equal(line.method, 'GET');
+  assert.equal(line.path, '/auth/me');
+  assert.equal(line.status, 401);
+  assert.equal(typeof line.duration_ms, 'number');
+  assert.equal(line.error, 'invalid_token');
+  const all = env.logs.join('\n');
+  for (const secret of [TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, 'very-secret-token', 'should-not-be-logged', env.standin.apiKey]) {
+    assert.ok(!all.includes(secret), `log contains ${secret}`);
+  }
+});
+
+test('the build exports exactly the documented RPC methods on the entrypoint', () => {
+  const js = readFileSync(path.join(ROOT, 'build/index.js'), 'utf8');
+  // worker-build attaches every wasm-bindgen export to the default entrypoint class as
+  // `<Class>.prototype.<name> = ...`; find that class by its fetch handler and list what it carries.
+  const entry = js.match(/([\w$]+)\.prototype\.fetch=/);
+  assert.ok(entry, 'no entrypoint class found in build/index.js');
+  const cls = entry[1].replace(/\$/g, '\\$');
+  const names = [...js.matchAll(new RegExp(`(?:^|[^\\w$.])${cls}\\.prototype\\.([\\w$]+)=`, 'g'))].map((m) => m[1]);
+  const expected = ['checkPermission', 'createApiKey', 'createSession', 'exchangeWorkOSCode', 'fetch',
+    'getWorkOSAuthURL', 'refreshSession', 'revokeApiKey', 'revokeSession', 'scheduled', 'validateToken'];
+  assert.deepEqual([...new Set(names)].sort(), expected);
+});
+
+test('the gzipped WASM size is within the platform limit', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const wasm = readFileSync(path.join(ROOT, 'build/index_bg.wasm'));
+  const gz = gzipSync(wasm, { level: 9 }).length;
+  console.log(`# wasm: ${Math.round(wasm.length / 1024)} KiB raw, ${Math.round(gz / 1024)} KiB gzipped`);
+  assert.ok(gz < 3 * 1024 * 1024, `gzipped wasm is ${gz} bytes`);
+});
