@@ -8,6 +8,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+echo "[test] lints: no unwrap/expect/panic/indexing outside tests (clippy, wasm32 target)"
+cargo clippy --workspace --target wasm32-unknown-unknown --quiet -- -D warnings
+lint_status=$?
+
 echo "[test] native unit tests: cargo test -p auth-domain"
 cargo test -p auth-domain 2>&1 | tee "$tmp/unit.log"
 unit_status=${PIPESTATUS[0]}
@@ -27,4 +31,4 @@ passed=$((unit_passed + ${e2e_passed:-0}))
 failed=$((unit_failed + ${e2e_failed:-0}))
 echo "[test] unit: ${unit_passed} passed, ${unit_failed} failed; end-to-end: ${e2e_passed:-0} passed, ${e2e_failed:-0} failed"
 echo "summary: ${passed} passed, ${failed} failed"
-if [ "$unit_status" -ne 0 ] || [ "$e2e_status" -ne 0 ]; then exit 1; fi
+if [ "$lint_status" -ne 0 ] || [ "$unit_status" -ne 0 ] || [ "$e2e_status" -ne 0 ]; then exit 1; fi

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use worker::Env;
 
 use crate::domain::return_to::{origin_of, AllowedOrigins};
-use crate::domain::token::{KeyRing, SigningKey, MIN_SECRET_LEN};
+use crate::domain::token::{KeyRing, SigningKey};
 use crate::error::AppError;
 
 /// Marks the committed development secrets in `.dev.vars.example`; refused when ENVIRONMENT=production.
@@ -120,7 +120,6 @@ impl Config {
             };
             Ok((KeyRing::new(signing_key(cur, &current)?, previous), current))
         };
-        debug_assert!(MIN_SECRET_LEN == 32);
         let (access_keys, access_secret) = ring("JWT_SECRET", "JWT_SECRET_PREVIOUS")?;
         let (refresh_keys, refresh_secret) =
             ring("JWT_REFRESH_SECRET", "JWT_REFRESH_SECRET_PREVIOUS")?;
