@@ -46,6 +46,11 @@ impl Failure {
         }
     }
 
+    /// WorkOS says the object does not exist (definitive, unlike a transient failure).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Failure::Api { error, .. } if error.status == 404)
+    }
+
     fn describe(&self) -> String {
         match self {
             Failure::Api { error, request_id } => format!(

@@ -85,6 +85,7 @@ fn data<T: for<'de> Deserialize<'de>>(event: &Event) -> Result<T, AppError> {
 /// A directory-sync user (`dsync.user.*`); matched to our users by primary email.
 #[derive(Deserialize)]
 struct DirectoryUser {
+    organization_id: Option<String>,
     #[serde(default)]
     emails: Vec<DirectoryEmail>,
     #[serde(default)]
@@ -137,7 +138,9 @@ pub async fn apply(app: &App, event: &Event, source: Source) -> Result<Outcome, 
         "organization.created" | "organization.updated" => {
             let o: Organization = data(event)?;
             let ms = o.updated_at.as_deref().and_then(parse_rfc3339_ms);
+            let deleted = cursor_store::is_tombstoned(&app.db, &o.id).await?;
             match orgs::find_org_updated_ms(&app.db, &o.id).await? {
+                _ if deleted => Plan::Skip("deleted"),
                 Some(Some(stored)) if ms.is_some_and(|m| m < stored) => Plan::Skip("stale"),
                 _ => Plan::Apply(
                     vec![orgs::upsert_org(&app.db, &o.id, &o.name, ms, now)?],
@@ -150,6 +153,7 @@ pub async fn apply(app: &App, event: &Event, source: Source) -> Result<Outcome, 
             Plan::Apply(
                 vec![
                     orgs::delete_org(&app.db, &o.id)?,
+                    cursor_store::tombstone(&app.db, &o.id, "organization", now)?,
                     audit_stmt(
                         app,
                         "organization.deleted",
@@ -168,24 +172,26 @@ pub async fn apply(app: &App, event: &Event, source: Source) -> Result<Outcome, 
         }
         "organization_membership.deleted" => {
             let m: Membership = data(event)?;
-            match orgs::find_membership(&app.db, &m.id).await? {
-                Some(stored) => Plan::Apply(
-                    vec![
-                        orgs::delete_membership(&app.db, &m.id)?,
-                        audit_stmt(
-                            app,
-                            "membership.deleted",
-                            "user",
-                            &stored.user_id,
-                            event,
-                            json!({ "organization_id": stored.organization_id, "role": stored.role }),
-                            now,
-                        )?,
-                    ],
-                    true,
-                ),
-                None => Plan::Skip("unknown_membership"),
+            // Tombstoned even when never seen here: its create may still be in flight.
+            let mut stmts = vec![cursor_store::tombstone(
+                &app.db,
+                &m.id,
+                "organization_membership",
+                now,
+            )?];
+            if let Some(stored) = orgs::find_membership(&app.db, &m.id).await? {
+                stmts.push(orgs::delete_membership(&app.db, &m.id)?);
+                stmts.push(audit_stmt(
+                    app,
+                    "membership.deleted",
+                    "user",
+                    &stored.user_id,
+                    event,
+                    json!({ "organization_id": stored.organization_id, "role": stored.role }),
+                    now,
+                )?);
             }
+            Plan::Apply(stmts, true)
         }
         "session.revoked" => {
             let s: SessionObject = data(event)?;
@@ -329,6 +335,17 @@ async fn directory_user(
     let Some(local) = users::find_by_email(&app.db, email).await? else {
         return Ok(Plan::Skip("unknown_user"));
     };
+    // A directory speaks only for members of its own organization: matching by email alone would let
+    // one tenant's directory rename or deactivate another tenant's user.
+    let Some(org_id) = d.organization_id.as_deref() else {
+        return Ok(Plan::Skip("no_organization"));
+    };
+    if orgs::find_membership_of(&app.db, &local.id, org_id)
+        .await?
+        .is_none()
+    {
+        return Ok(Plan::Skip("not_an_organization_member"));
+    }
     let gone = event.event == "dsync.user.deleted" || d.state.as_deref() == Some("inactive");
     if gone {
         if local.is_active == 0 {
@@ -355,6 +372,11 @@ async fn directory_user(
 }
 
 async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Result<Plan, AppError> {
+    if cursor_store::is_tombstoned(&app.db, &m.id).await?
+        || cursor_store::is_tombstoned(&app.db, &m.organization_id).await?
+    {
+        return Ok(Plan::Skip("deleted"));
+    }
     let ms = m.updated_at.as_deref().and_then(parse_rfc3339_ms);
     let stored =
         orgs::find_membership_for_workos_user(&app.db, &m.user_id, &m.organization_id).await?;
@@ -370,10 +392,13 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
     let user_id = match users::find_by_workos_id(&app.db, &m.user_id).await? {
         Some(u) => u.id,
         None => {
-            let u = WorkOs::new(&app.cfg)
-                .get_user(&m.user_id)
-                .await
-                .map_err(AppError::from)?;
+            let u = match WorkOs::new(&app.cfg).get_user(&m.user_id).await {
+                Ok(u) => u,
+                // Deleted at WorkOS since: nothing to attach the membership to. That is definitive,
+                // so skip; a transient failure stays an error and the event is retried.
+                Err(f) if f.is_not_found() => return Ok(Plan::Skip("unknown_user")),
+                Err(f) => return Err(f.into()),
+            };
             let id = platform::new_id("usr")?;
             stmts.push(users::upsert_from_workos(
                 &app.db,

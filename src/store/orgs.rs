@@ -81,8 +81,24 @@ pub fn delete_org(db: &D1Database, id: &str) -> Result<D1PreparedStatement, AppE
 pub async fn find_membership(db: &D1Database, id: &str) -> Result<Option<MembershipRow>, AppError> {
     super::first(query!(
         db,
-        "SELECT id, user_id, organization_id, role, status, workos_updated_ms FROM organization_memberships WHERE id = ?1",
+        "SELECT user_id, organization_id, role, status, workos_updated_ms FROM organization_memberships WHERE id = ?1",
         id
+    )?)
+    .await
+}
+
+/// The membership of one of our users in an organization.
+pub async fn find_membership_of(
+    db: &D1Database,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<Option<MembershipRow>, AppError> {
+    super::first(query!(
+        db,
+        "SELECT user_id, organization_id, role, status, workos_updated_ms FROM organization_memberships
+         WHERE user_id = ?1 AND organization_id = ?2",
+        user_id,
+        organization_id
     )?)
     .await
 }
@@ -95,7 +111,7 @@ pub async fn find_membership_for_workos_user(
 ) -> Result<Option<MembershipRow>, AppError> {
     super::first(query!(
         db,
-        "SELECT m.id, m.user_id, m.organization_id, m.role, m.status, m.workos_updated_ms
+        "SELECT m.user_id, m.organization_id, m.role, m.status, m.workos_updated_ms
          FROM organization_memberships m JOIN users u ON u.id = m.user_id
          WHERE u.workos_id = ?1 AND m.organization_id = ?2",
         workos_user_id,

@@ -125,8 +125,8 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, extraW
         script: `export default { async fetch(req, env) {
           const { method, args } = await req.json();
           try {
-            const fn = env.AUTH_SERVICE[method];
-            const result = await fn.apply(env.AUTH_SERVICE, args);
+            // Call as a method: on an RPC stub, .apply would itself be taken as a remote method name.
+            const result = await env.AUTH_SERVICE[method](...args);
             return Response.json({ ok: true, result: result === undefined ? null : result });
           } catch (e) { return Response.json({ ok: false, error: String(e && e.message || e) }); }
         } }`,
