@@ -217,7 +217,8 @@ pub async fn refresh_session(refresh_token: JsValue) -> Result<JsValue, JsValue>
         .map_err(|e| reject("refreshSession", &e))
 }
 
-/// `revokeSession(sessionId)` → boolean (false when no live session has this id).
+/// `revokeSession(sessionId)` → boolean: true once the session is revoked (also when it already
+/// was), false when no session has this id.
 #[wasm_bindgen(js_name = revokeSession)]
 pub async fn revoke_session(session_id: JsValue) -> Result<JsValue, JsValue> {
     let result = async {

@@ -66,13 +66,13 @@ pub async fn create(
 ) -> Result<Created, AppError> {
     let user = users::find(&app.db, owner_id)
         .await?
-        .filter(|u| u.is_active != 0)
-        .ok_or_else(|| {
-            AppError::forbidden(
-                "user_deactivated",
-                "The owner of the key is deactivated or unknown.",
-            )
-        })?;
+        .ok_or_else(|| AppError::not_found("user_not_found", "No user has this id."))?;
+    if user.is_active == 0 {
+        return Err(AppError::forbidden(
+            "user_deactivated",
+            "The owner of the key is deactivated.",
+        ));
+    }
     let scopes = match (req.scopes, creator_ceiling) {
         (Some(requested), ceiling) => {
             check_within_owner(app, &user.id, &requested).await?;
