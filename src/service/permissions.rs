@@ -194,16 +194,16 @@ pub async fn grant(
             "No user has this `userId`.",
         ));
     }
-    let org = q.organization_id.as_deref();
-    if let Some(existing) = perms::find_same(
-        &app.db,
-        user_id,
-        q.resource.as_str(),
-        q.action.as_str(),
-        org,
-    )
-    .await?
-    {
+    let same = || {
+        perms::find_same(
+            &app.db,
+            user_id,
+            q.resource.as_str(),
+            q.action.as_str(),
+            q.organization_id.as_deref(),
+        )
+    };
+    if let Some(existing) = same().await? {
         return Ok((existing, false));
     }
     let now = platform::now_secs();
@@ -239,15 +239,7 @@ pub async fn grant(
         Ok(_) => Ok((row, true)),
         Err(e) if store::is_unique_violation(&e) => {
             // A concurrent identical grant won: same answer as if it had come first.
-            let existing = perms::find_same(
-                &app.db,
-                user_id,
-                q.resource.as_str(),
-                q.action.as_str(),
-                org,
-            )
-            .await?
-            .ok_or(e)?;
+            let existing = same().await?.ok_or(e)?;
             Ok((existing, false))
         }
         Err(e) if store::is_foreign_key_violation(&e) => Err(AppError::not_found(

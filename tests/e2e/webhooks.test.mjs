@@ -25,22 +25,6 @@ before(async () => {
   env = await startEnv({
     extraWorkers: (s) => [
       authVariant('auth-reference-secret', 'refsecret.local', { ...authBindings(s), WORKOS_WEBHOOK_SECRET: REFERENCE_SECRET }),
-      // The harness's rpc-probe calls `stub[method].apply(...)`, which workerd treats as an RPC call of
-      // a method named "apply" (it fails for every method); this probe calls the stub directly.
-      {
-        name: 'webhooks-rpc-probe',
-        modules: true,
-        compatibilityDate: '2026-04-01',
-        serviceBindings: { AUTH_SERVICE: 'auth' },
-        routes: ['webhooks-probe.local/*'],
-        script: `export default { async fetch(req, env) {
-          const { method, args } = await req.json();
-          try {
-            const result = await env.AUTH_SERVICE[method](...args);
-            return Response.json({ ok: true, result: result === undefined ? null : result });
-          } catch (e) { return Response.json({ ok: false, error: String(e && e.message || e) }); }
-        } }`,
-      },
     ],
   });
   standin = env.standin;
@@ -128,11 +112,8 @@ async function userRow(workosId) {
   return rows[0] ?? null;
 }
 
-/** Calls env.AUTH_SERVICE[method](...args) through a bound worker (see the probe above). */
-async function rpc(method, ...args) {
-  const res = await env.mf.dispatchFetch('http://webhooks-probe.local/', { method: 'POST', body: JSON.stringify({ method, args }) });
-  return res.json();
-}
+/** Calls env.AUTH_SERVICE[method](...args) through a bound worker. */
+const rpc = (method, ...args) => env.rpc(method, ...args);
 
 async function validate(token) {
   const r = await rpc('validateToken', token);
