@@ -22,7 +22,6 @@ use crate::service::identity::{self, Identity};
 use crate::service::login::{self, AuthorizeOptions};
 use crate::service::permissions::{self, Question};
 use crate::service::{sessions, App, Client};
-use crate::store;
 
 #[wasm_bindgen(module = "cloudflare:workers")]
 extern "C" {
@@ -123,7 +122,7 @@ pub async fn validate_token(token: JsValue) -> JsValue {
             let (identity, touch) = identity::validate_api_key(&app, &t).await?;
             if let Some(key_id) = touch {
                 // At most once a minute per key and isolate; cheap enough to await here.
-                store::api_keys::touch(&app.db, &key_id, crate::platform::now_secs()).await?;
+                api_keys::record_use(&app.db, &key_id).await;
             }
             Ok(identity)
         } else {
@@ -297,6 +296,7 @@ pub async fn get_workos_auth_url(
         Ok(login::authorize_url(
             &app,
             &redirect,
+            &state,
             &state,
             &AuthorizeOptions::default(),
         ))

@@ -1,6 +1,11 @@
-//! The OAuth `state` of one browser login and the name of the cookie that binds it to that browser
-//! (RFC 6749 §10.12, RFC 9700 §4.7). Must not store anything: D1 keeps only [`state_hash`], the browser
-//! keeps the state in a cookie named by [`flow_cookie_name`].
+//! The OAuth `state` of one browser login and the secret that binds it to that browser
+//! (RFC 6749 §10.12, RFC 9700 §4.7). Must not store anything.
+//!
+//! `state` travels in URLs (to WorkOS and back), so it is public to anyone who sees the callback URL.
+//! The browser also holds a second random value, the *binding*, in an httpOnly cookie named by
+//! [`flow_cookie_name`]; it never appears in a URL. D1 keys the flow by [`flow_key`] of both, and the
+//! PKCE verifier is derived from [`verifier_seed`] of both: a stolen `?code&state` alone can neither
+//! find the flow nor redeem the code.
 
 use crate::encoding::{b64url_encode, sha256_hex};
 
@@ -22,9 +27,14 @@ pub fn is_well_formed_state(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// What D1 stores: a database leak does not hand out live states.
-pub fn state_hash(state: &str) -> String {
-    sha256_hex(state.as_bytes())
+/// What D1 stores for a flow: a hash of state and binding (a database leak hands out neither).
+pub fn flow_key(state: &str, binding: &str) -> String {
+    sha256_hex(format!("flow key v2:{state}:{binding}").as_bytes())
+}
+
+/// The input from which the PKCE verifier is derived (with a server secret): both halves are needed.
+pub fn verifier_seed(state: &str, binding: &str) -> String {
+    format!("{state}.{binding}")
 }
 
 /// One cookie per flow, so several tabs can log in at once without overwriting each other; the name
@@ -59,11 +69,27 @@ mod tests {
     }
 
     #[test]
-    fn state_hash_is_sha256_hex_and_not_the_state() {
+    fn flow_key_is_sha256_hex_and_needs_both_state_and_binding() {
         let s = new_state(&[1; 32]);
-        let h = state_hash(&s);
-        assert_eq!(h.len(), 64);
-        assert!(!h.contains(&s));
+        let b = new_state(&[2; 32]);
+        let k = flow_key(&s, &b);
+        assert_eq!(k.len(), 64);
+        assert!(!k.contains(&s) && !k.contains(&b));
+        assert_ne!(
+            k,
+            flow_key(&s, &new_state(&[3; 32])),
+            "another binding is another flow"
+        );
+        assert_ne!(k, flow_key(&b, &s), "the halves are not interchangeable");
+    }
+
+    #[test]
+    fn verifier_seed_depends_on_the_binding() {
+        let s = new_state(&[1; 32]);
+        assert_ne!(
+            verifier_seed(&s, &new_state(&[2; 32])),
+            verifier_seed(&s, &new_state(&[3; 32]))
+        );
     }
 
     #[test]

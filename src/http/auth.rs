@@ -10,14 +10,13 @@ use super::{
     MAX_BODY_BYTES, REFRESH_COOKIE, REFRESH_COOKIE_PATH, SESSION_COOKIE,
 };
 use crate::domain::cookie::{self, SameSite, SetCookie};
-use crate::domain::encoding::ct_eq;
 use crate::domain::login_flow;
 use crate::domain::return_to::{self, ReturnTarget, ReturnToError};
 use crate::domain::token;
 use crate::domain::workos as wos;
 use crate::error::AppError;
 use crate::platform;
-use crate::service::login::{self, AuthorizeOptions};
+use crate::service::login::{self, invalid_state, AuthorizeOptions};
 use crate::service::sessions::{self, TokenPair};
 use crate::store;
 use crate::workos::WorkOs;
@@ -86,7 +85,7 @@ pub async fn authorize(c: &Call) -> Result<Response, AppError> {
     c.set_cookie(
         SetCookie {
             name: &login_flow::flow_cookie_name(&started.state),
-            value: &started.state,
+            value: &started.binding,
             path: &callback_path(c),
             max_age: Some(login_flow::FLOW_TTL_SECS),
             http_only: true,
@@ -104,14 +103,6 @@ fn callback_path(c: &Call) -> String {
         .unwrap_or_else(|_| "/".to_owned())
 }
 
-fn invalid_state(why: &str) -> AppError {
-    AppError::bad_request(
-        "invalid_state",
-        "The sign-in request is unknown, expired or already used; start again.",
-    )
-    .with_detail(why.to_owned())
-}
-
 /// `GET /auth/callback`: checks state, exchanges the code, signs the person in.
 pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
     let q = query(c);
@@ -127,8 +118,8 @@ pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
     }
     // Reference §1: handle `error` before looking for `code`.
     if let Some(error) = q.get("error") {
-        if well_formed && bound_to_browser(c, state) {
-            let _ = login::consume_flow(&c.app, state).await;
+        if let Some(binding) = binding_of(c, state) {
+            let _ = login::consume_flow(&c.app, state, binding).await;
         }
         let code: &'static str = match error.as_str() {
             "access_denied" => "access_denied",
@@ -151,15 +142,14 @@ pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
             "malformed_state"
         }));
     }
-    if !bound_to_browser(c, state) {
-        return Err(invalid_state("state_not_bound_to_this_browser"));
-    }
+    let binding =
+        binding_of(c, state).ok_or_else(|| invalid_state("state_not_bound_to_this_browser"))?;
     let code = q
         .get("code")
         .filter(|code| !code.is_empty() && code.len() <= 512)
         .ok_or_else(|| AppError::invalid_field("code", "is required"))?;
-    let return_to = login::consume_flow(&c.app, state).await?;
-    let verifier = login::verifier_for(&c.app, state);
+    let return_to = login::consume_flow(&c.app, state, binding).await?;
+    let verifier = login::verifier_for(&c.app, &login_flow::verifier_seed(state, binding));
     let signed_in = login::complete(&c.app, code, Some(&verifier), &c.client()).await?;
 
     if wants_json(req) {
@@ -176,10 +166,14 @@ pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
     redirect(&return_to)
 }
 
-/// Does the browser hold the flow cookie for `state`? (constant-time comparison)
-fn bound_to_browser(c: &Call, state: &str) -> bool {
+/// The browser binding this browser holds for `state`, if any. It is only looked up by its hash
+/// (with the state) in D1, so no secret is compared here.
+fn binding_of<'a>(c: &'a Call, state: &str) -> Option<&'a str> {
+    if !login_flow::is_well_formed_state(state) {
+        return None;
+    }
     cookie::get(&c.cookies, &login_flow::flow_cookie_name(state))
-        .is_some_and(|v| ct_eq(v.as_bytes(), state.as_bytes()))
+        .filter(|b| login_flow::is_well_formed_state(b))
 }
 
 fn set_session_cookies(c: &Call, pair: &TokenPair) {
@@ -281,7 +275,10 @@ pub async fn refresh(req: &mut Request, c: &Call) -> Result<Response, AppError> 
             )
         }
         Err(e) => {
-            clear_session_cookies(c);
+            // Only a refused token ends the browser session; a server fault must not sign anyone out.
+            if e.status() == 401 {
+                clear_session_cookies(c);
+            }
             Err(e)
         }
     }
@@ -319,7 +316,7 @@ fn end_workos_session_later(c: &Call, workos_sid: Option<String>) {
     c.ctx.wait_until(async move {
         if let Ok(cfg) = crate::config::load(&env) {
             if let Err(e) = WorkOs::new(&cfg).revoke_session(&sid).await {
-                worker::console_warn!("{}", json!({"level":"warn","msg":"workos session revoke failed","error":format!("{e:?}").chars().take(200).collect::<String>()}));
+                worker::console_warn!("{}", json!({"level":"warn","msg":"workos session revoke failed","error":e.describe()}));
             }
         }
     });
@@ -327,11 +324,21 @@ fn end_workos_session_later(c: &Call, workos_sid: Option<String>) {
 
 /// `GET /auth/logout`: browser sign-out. Revokes the session named by the refresh (or access)
 /// cookie, clears the cookies, then sends the browser through WorkOS logout back to `return_to`.
-pub async fn logout_browser(_req: &Request, c: &Call) -> Result<Response, AppError> {
+pub async fn logout_browser(req: &Request, c: &Call) -> Result<Response, AppError> {
     let q = query(c);
     let target = return_target(c, q.get("return_to").map(String::as_str))?;
     let cfg = &c.app.cfg;
     let now = platform::now_secs();
+    let absolute_target = match &target {
+        ReturnTarget::Absolute(u) => u.clone(),
+        ReturnTarget::Path(p) => format!("{}{}", cfg.self_origin, p),
+    };
+    // SameSite=Lax cookies ride along on cross-site top-level navigations: another site must not be
+    // able to sign people out with a link. (Browsers send Sec-Fetch-Site; a missing one is a
+    // non-browser client, which cannot be forced into this.)
+    if req.headers().get("sec-fetch-site")?.as_deref() == Some("cross-site") {
+        return redirect(&absolute_target);
+    }
     let session_id = cookie::get(&c.cookies, REFRESH_COOKIE)
         .and_then(|t| token::verify_refresh(&cfg.refresh_keys, t, &cfg.issuer, now).ok())
         .map(|claims| claims.sid)
@@ -341,10 +348,6 @@ pub async fn logout_browser(_req: &Request, c: &Call) -> Result<Response, AppErr
                 .map(|claims| claims.sid)
         });
     clear_session_cookies(c);
-    let absolute_target = match &target {
-        ReturnTarget::Absolute(u) => u.clone(),
-        ReturnTarget::Path(p) => format!("{}{}", cfg.self_origin, p),
-    };
     let Some(session_id) = session_id else {
         return redirect(&absolute_target);
     };

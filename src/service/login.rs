@@ -1,8 +1,11 @@
 //! Signing in through WorkOS AuthKit: starting a flow (state, PKCE S256, return target) and
 //! completing it (code exchange, user upsert, organization and membership, session and tokens).
 //!
-//! The PKCE verifier is derived from `state` with a server secret (HMAC), so it is never stored and
-//! never appears in a URL or cookie (RFC 7636 §4.1 only asks that it be unguessable). A failed
+//! The PKCE verifier is derived with a server secret (HMAC) from the flow's `state` and its browser
+//! binding (a second random value kept only in an httpOnly cookie), so it is never stored and never
+//! appears in a URL or cookie (RFC 7636 §4.1 only asks that it be unguessable). Someone who steals the
+//! callback URL has the code and the state but not the binding: they can neither find the flow nor
+//! produce the verifier. A failed
 //! exchange writes nothing: the user, session and audit rows go to D1 in one batch after WorkOS
 //! has answered.
 
@@ -33,6 +36,8 @@ pub struct AuthorizeOptions {
 pub struct Started {
     pub authorize_url: String,
     pub state: String,
+    /// Goes into the flow cookie, never into a URL.
+    pub binding: String,
 }
 
 /// Starts a browser sign-in: records a single-use flow for `return_to` and builds the WorkOS URL.
@@ -43,32 +48,34 @@ pub async fn start(
 ) -> Result<Started, AppError> {
     let now = platform::now_secs();
     let state = login_flow::new_state(&platform::random::<32>()?);
+    let binding = login_flow::new_state(&platform::random::<32>()?);
     flows::insert(
         &app.db,
-        &login_flow::state_hash(&state),
+        &login_flow::flow_key(&state, &binding),
         return_to.as_str(),
         now,
         now + FLOW_TTL_SECS,
     )
     .await?;
-    let authorize_url = authorize_url(app, &app.cfg.workos_redirect_uri, &state, opts);
+    let seed = login_flow::verifier_seed(&state, &binding);
+    let authorize_url = authorize_url(app, &app.cfg.workos_redirect_uri, &state, &seed, opts);
     Ok(Started {
         authorize_url,
         state,
+        binding,
     })
 }
 
-/// The WorkOS authorization URL for `state`, with the S256 challenge of the verifier derived from it.
+/// The WorkOS authorization URL for `state`, with the S256 challenge of the verifier derived from
+/// `pkce_seed`.
 pub fn authorize_url(
     app: &App,
     redirect_uri: &str,
     state: &str,
+    pkce_seed: &str,
     opts: &AuthorizeOptions,
 ) -> String {
-    let challenge = pkce::challenge_s256(&pkce::derive_verifier(
-        app.cfg.flow_secret.expose().as_bytes(),
-        state,
-    ));
+    let challenge = pkce::challenge_s256(&verifier_for(app, pkce_seed));
     wos::authorize_url(
         &app.cfg.workos_api_base,
         &AuthorizeParams {
@@ -85,26 +92,27 @@ pub fn authorize_url(
     )
 }
 
-/// The verifier that matches the challenge sent for `state`.
-pub fn verifier_for(app: &App, state: &str) -> String {
-    pkce::derive_verifier(app.cfg.flow_secret.expose().as_bytes(), state)
+/// The verifier whose challenge was sent for `pkce_seed`.
+pub fn verifier_for(app: &App, pkce_seed: &str) -> String {
+    pkce::derive_verifier(app.cfg.flow_secret.expose().as_bytes(), pkce_seed)
 }
 
-/// Consumes the flow for `state`: `Ok(return target)` once; a missing, reused or expired flow is
-/// `invalid_state`.
-pub async fn consume_flow(app: &App, state: &str) -> Result<String, AppError> {
-    let invalid = |why: &str| {
-        AppError::bad_request(
-            "invalid_state",
-            "The sign-in request is unknown, expired or already used; start again.",
-        )
-        .with_detail(why.to_owned())
-    };
-    let flow = flows::consume(&app.db, &login_flow::state_hash(state))
+pub fn invalid_state(why: &str) -> AppError {
+    AppError::bad_request(
+        "invalid_state",
+        "The sign-in request is unknown, expired or already used; start again.",
+    )
+    .with_detail(why.to_owned())
+}
+
+/// Consumes the flow of `state` + `binding`: `Ok(return target)` once; an unknown (never started,
+/// other browser, stolen state), reused or expired flow is `invalid_state`.
+pub async fn consume_flow(app: &App, state: &str, binding: &str) -> Result<String, AppError> {
+    let flow = flows::consume(&app.db, &login_flow::flow_key(state, binding))
         .await?
-        .ok_or_else(|| invalid("unknown_or_used_state"))?;
+        .ok_or_else(|| invalid_state("unknown_or_used_flow"))?;
     if flow.expires_at <= platform::now_secs() {
-        return Err(invalid("expired_state"));
+        return Err(invalid_state("expired_state"));
     }
     Ok(flow.return_to)
 }
@@ -160,7 +168,7 @@ async fn organization_facts(
         Err(e) => {
             worker::console_warn!(
                 "{}",
-                json!({"level":"warn","msg":"sign-in: organization read failed","organization_id":org_id,"error":format!("{e:?}").chars().take(200).collect::<String>()})
+                json!({"level":"warn","msg":"sign-in: organization read failed","organization_id":org_id,"error":e.describe()})
             );
             org_id.to_owned()
         }
@@ -170,7 +178,7 @@ async fn organization_facts(
         Err(e) => {
             worker::console_warn!(
                 "{}",
-                json!({"level":"warn","msg":"sign-in: membership read failed","organization_id":org_id,"error":format!("{e:?}").chars().take(200).collect::<String>()})
+                json!({"level":"warn","msg":"sign-in: membership read failed","organization_id":org_id,"error":e.describe()})
             );
             None
         }
@@ -215,15 +223,20 @@ async fn write_sign_in(
     )?];
     if let Some(o) = org {
         stmts.push(orgs::ensure_org(&app.db, &o.id, &o.name, now)?);
-        if let Some(m) = &o.membership {
+        // A status outside WorkOS's documented three is not stored (sync never blocks sign-in).
+        if let Some((m, status)) = o
+            .membership
+            .as_ref()
+            .and_then(|m| Some((m, m.known_status()?)))
+        {
             stmts.push(orgs::upsert_membership(
                 &app.db,
                 &orgs::MembershipWrite {
                     id: &m.id,
                     user_id: &user_id,
                     organization_id: &o.id,
-                    role: m.role.as_ref().map_or("member", |r| r.slug.as_str()),
-                    status: &m.status,
+                    role: m.role_slug(),
+                    status,
                     updated_ms: m.updated_at.as_deref().and_then(time::parse_rfc3339_ms),
                     now,
                 },

@@ -72,8 +72,14 @@ async function startFlow(jar, query = '', path = '/auth/authorize') {
   const res = jar.store(await env.fetch(`${path}${query}`, { headers: { cookie: jar.header() } }));
   if (res.status !== 302) assert.fail(`authorize answered ${res.status}: ${await res.text()}`);
   const location = new URL(res.headers.get('location'));
-  return { res, location, state: location.searchParams.get('state'), challenge: location.searchParams.get('code_challenge') };
+  const state = location.searchParams.get('state');
+  // The browser binding: the flow cookie's value, which never appears in a URL.
+  const binding = res.headers.getSetCookie().map((c) => c.split(';')[0]).find((c) => c.startsWith('auth_flow_'))?.split('=')[1];
+  return { res, location, state, binding, challenge: location.searchParams.get('code_challenge') };
 }
+
+/** The key D1 stores for a flow: SHA-256 of state and browser binding (see domain::login_flow). */
+const flowKey = (state, binding) => sha256hex(`flow key v2:${state}:${binding}`);
 
 /** Follows the authorize URL at the stand-in ('auto' mode) and returns the callback URL it sends back to. */
 async function atWorkos(location, login) {
@@ -137,7 +143,10 @@ test('authorize redirects to WorkOS with a fresh state, an S256 challenge and pr
   const flowCookie = setCookies(res).find((c) => c.name.startsWith('auth_flow_'));
   assert.ok(flowCookie, 'no flow cookie');
   assert.match(flowCookie.name, /^auth_flow_[0-9a-f]{16}$/);
-  assert.equal(flowCookie.value, state);
+  // It holds a second random value (the binding), never the state: a stolen callback URL alone is useless.
+  assert.match(flowCookie.value, /^[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(flowCookie.value, state);
+  assert.ok(!location.href.includes(flowCookie.value), 'the binding leaked into the WorkOS URL');
   assert.ok('httponly' in flowCookie.attrs, flowCookie.raw);
   assert.equal(flowCookie.attrs.samesite, 'Lax');
   assert.equal(flowCookie.attrs.path, '/auth/callback');
@@ -145,9 +154,9 @@ test('authorize redirects to WorkOS with a fresh state, an S256 challenge and pr
   assert.ok(!('secure' in flowCookie.attrs), 'Secure on an http origin');
   assert.ok(!flowCookie.name.includes(state.slice(0, 16)), 'cookie name leaks the state');
 
-  // D1 keeps the hash of the state, never the state itself.
+  // D1 keeps a hash of state and binding, never either of them.
   assert.equal(await env.count('login_flows'), flowsBefore + 1);
-  const rows = await env.query('SELECT * FROM login_flows WHERE state_hash = ?', sha256hex(state));
+  const rows = await env.query('SELECT * FROM login_flows WHERE state_hash = ?', flowKey(state, flowCookie.value));
   assert.equal(rows.length, 1);
   assert.equal(rows[0].return_to, '/home');
   assert.ok(rows[0].expires_at > nowSecs() && rows[0].expires_at <= nowSecs() + 601);
@@ -159,11 +168,11 @@ test('authorize redirects to WorkOS with a fresh state, an S256 challenge and pr
 });
 
 test('/login is an alias of /auth/authorize and redirect_uri names the return target too', async () => {
-  const { state } = await startFlow(new CookieJar(), `?redirect_uri=${encodeURIComponent('/dashboard?x=1')}`, '/login');
-  const rows = await env.query('SELECT return_to FROM login_flows WHERE state_hash = ?', sha256hex(state));
+  const { state, binding } = await startFlow(new CookieJar(), `?redirect_uri=${encodeURIComponent('/dashboard?x=1')}`, '/login');
+  const rows = await env.query('SELECT return_to FROM login_flows WHERE state_hash = ?', flowKey(state, binding));
   assert.equal(rows[0]?.return_to, '/dashboard?x=1');
   const noTarget = await startFlow(new CookieJar(), '', '/login');
-  const row = await env.query('SELECT return_to FROM login_flows WHERE state_hash = ?', sha256hex(noTarget.state));
+  const row = await env.query('SELECT return_to FROM login_flows WHERE state_hash = ?', flowKey(noTarget.state, noTarget.binding));
   assert.equal(row[0]?.return_to, '/');
 });
 
@@ -260,8 +269,8 @@ test('a relative path, this origin and an allowed origin are accepted as return 
     [`${ORIGIN}/settings`, `${ORIGIN}/settings`],
   ];
   for (const [given, stored] of cases) {
-    const { state } = await startFlow(new CookieJar(), `?return_to=${encodeURIComponent(given)}`);
-    const rows = await env.query('SELECT return_to FROM login_flows WHERE state_hash = ?', sha256hex(state));
+    const { state, binding } = await startFlow(new CookieJar(), `?return_to=${encodeURIComponent(given)}`);
+    const rows = await env.query('SELECT return_to FROM login_flows WHERE state_hash = ?', flowKey(state, binding));
     assert.equal(rows[0]?.return_to, stored, given);
   }
 });
@@ -280,7 +289,7 @@ test('callback handles a WorkOS error before the code, spends the flow, and writ
   await expectError(res, 400, 'access_denied');
   const spent = setCookies(res).find((c) => c.name.startsWith('auth_flow_'));
   assert.ok(spent && spent.attrs['max-age'] === '0', 'the flow cookie is not cleared');
-  assert.equal(await env.count('login_flows', 'state_hash = ?', sha256hex(flow.state)), 0, 'the flow is still usable');
+  assert.equal(await env.count('login_flows', 'state_hash = ?', flowKey(flow.state, flow.binding)), 0, 'the flow is still usable');
   assert.deepEqual(await snapshot(), before);
   assert.equal(exchanges().length, exchangesBefore);
 
@@ -342,13 +351,31 @@ test('callback refuses a state not bound to this browser (login CSRF) and writes
   assert.deepEqual(await snapshot(), before);
 });
 
+test('a stolen callback URL is useless without the browser binding, even with a hand-made flow cookie', async () => {
+  const victim = new CookieJar();
+  const flow = await startFlow(victim);
+  const back = await atWorkos(flow.location, { email: 'grace@acme.test' });
+  const cookieName = [...victim.cookies.keys()].find((n) => n.startsWith('auth_flow_'));
+  const before = await snapshot();
+  // The attacker has ?code&state (from a log, a referrer, a shoulder) and knows how cookie names are made.
+  for (const forged of [flow.state, 'A'.repeat(43), flow.binding.slice(0, 42) + (flow.binding.endsWith('A') ? 'B' : 'A')]) {
+    const res = await env.fetch(back, { headers: { cookie: `${cookieName}=${forged}`, accept: 'application/json' } });
+    await expectError(res, 400, 'invalid_state');
+  }
+  assert.deepEqual(await snapshot(), before);
+  assert.equal(exchanges(new URL(back).searchParams.get('code')).length, 0, 'the code was exchanged for the attacker');
+  // The victim's own browser still completes the sign-in: failed attempts did not spend the flow.
+  const own = await env.fetch(back, { headers: { cookie: victim.header(), accept: 'application/json' } });
+  assert.equal(own.status, 200, await own.clone().text());
+});
+
 test('callback refuses an expired state with invalid_state and writes nothing', async () => {
   const jar = new CookieJar();
   const flow = await startFlow(jar);
   const back = await atWorkos(flow.location, { email: 'alan@example.test' });
   const code = new URL(back).searchParams.get('code');
   const changed = await env.db.prepare('UPDATE login_flows SET expires_at = ? WHERE state_hash = ?')
-    .bind(nowSecs() - 1, sha256hex(flow.state)).run();
+    .bind(nowSecs() - 1, flowKey(flow.state, flow.binding)).run();
   assert.equal(changed.meta.changes, 1);
   const before = await snapshot();
   await expectError(await env.fetch(back, { headers: { cookie: jar.header(), accept: 'application/json' } }), 400, 'invalid_state');
@@ -829,6 +856,19 @@ test('GET /auth/logout revokes the session, clears cookies and goes through Work
 
   const r = await env.fetch('/auth/refresh', { method: 'POST', body: JSON.stringify({ refreshToken }) });
   await expectError(r, 401, 'invalid_refresh_token');
+});
+
+test('GET /auth/logout reached from another site (a link or image) signs nobody out', async () => {
+  const jar = new CookieJar();
+  await browserLogin(env, jar, { login: { email: 'vic@globex.test' } });
+  const sid = jwtPart(jar.get('auth_refresh'), 1).sid;
+  const res = await env.fetch('/auth/logout', { headers: { cookie: jar.header(), 'sec-fetch-site': 'cross-site' } });
+  assert.equal(res.status, 302);
+  assert.equal(res.headers.getSetCookie().length, 0, 'cookies were cleared by a cross-site request');
+  assert.equal((await sessionRow(sid)).revoked_at, null, 'a cross-site link revoked the session');
+  const own = await env.fetch('/auth/logout', { headers: { cookie: jar.header(), 'sec-fetch-site': 'same-origin' } });
+  assert.equal(own.status, 302);
+  assert.notEqual((await sessionRow(sid)).revoked_at, null);
 });
 
 test('GET /auth/logout refuses a foreign return_to and never redirects there', async () => {
