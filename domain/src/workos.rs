@@ -80,6 +80,24 @@ pub struct Membership {
     pub updated_at: Option<String>,
 }
 
+impl Membership {
+    /// The membership status as one of the three values WorkOS documents (§5), or `None` for anything
+    /// else (which must not be stored: the table only holds these three).
+    pub fn known_status(&self) -> Option<&'static str> {
+        match self.status.as_str() {
+            "active" => Some("active"),
+            "inactive" => Some("inactive"),
+            "pending" => Some("pending"),
+            _ => None,
+        }
+    }
+
+    /// The role slug, `member` when WorkOS sent none.
+    pub fn role_slug(&self) -> &str {
+        self.role.as_ref().map_or("member", |r| r.slug.as_str())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct SessionObject {
     pub id: String,
@@ -361,6 +379,24 @@ pub fn peek_session_id(workos_access_token: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn membership_status_accepts_only_the_documented_values() {
+        let m = |status: &str| super::Membership {
+            id: "om_1".into(),
+            user_id: "user_1".into(),
+            organization_id: "org_1".into(),
+            status: status.into(),
+            role: None,
+            created_at: None,
+            updated_at: None,
+        };
+        assert_eq!(m("active").known_status(), Some("active"));
+        assert_eq!(m("pending").known_status(), Some("pending"));
+        assert_eq!(m("Active").known_status(), None);
+        assert_eq!(m("deleted").known_status(), None);
+        assert_eq!(m("active").role_slug(), "member");
+    }
+
     use super::*;
     use crate::encoding::b64url_encode;
 

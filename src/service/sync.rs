@@ -181,6 +181,14 @@ pub async fn apply(app: &App, event: &Event, source: Source) -> Result<Outcome, 
             )?];
             if let Some(stored) = orgs::find_membership(&app.db, &m.id).await? {
                 stmts.push(orgs::delete_membership(&app.db, &m.id)?);
+                // Sessions scoped to that organization end with the membership.
+                stmts.push(sessions::revoke_for_user_in_org(
+                    &app.db,
+                    &stored.user_id,
+                    &stored.organization_id,
+                    "membership_deleted",
+                    now,
+                )?);
                 stmts.push(audit_stmt(
                     app,
                     "membership.deleted",
@@ -340,18 +348,38 @@ async fn directory_user(
     let Some(org_id) = d.organization_id.as_deref() else {
         return Ok(Plan::Skip("no_organization"));
     };
-    if orgs::find_membership_of(&app.db, &local.id, org_id)
-        .await?
-        .is_none()
-    {
+    let Some(membership) = orgs::find_membership_of(&app.db, &local.id, org_id).await? else {
         return Ok(Plan::Skip("not_an_organization_member"));
-    }
+    };
     let gone = event.event == "dsync.user.deleted" || d.state.as_deref() == Some("inactive");
     if gone {
-        if local.is_active == 0 {
+        // Deprovisioned from this organization's directory: the person loses this organization, not
+        // their account (they may belong to others; WorkOS sends user.deleted when the account goes).
+        if membership.status == "inactive" {
             return Ok(Plan::Skip("already_inactive"));
         }
-        return deactivate_user(app, &local.id, event, now);
+        return Ok(Plan::Apply(
+            vec![
+                orgs::set_membership_status(&app.db, &local.id, org_id, "inactive", now)?,
+                sessions::revoke_for_user_in_org(
+                    &app.db,
+                    &local.id,
+                    org_id,
+                    "directory_deprovisioned",
+                    now,
+                )?,
+                audit_stmt(
+                    app,
+                    "membership.changed",
+                    "user",
+                    &local.id,
+                    event,
+                    json!({ "organization_id": org_id, "status": "inactive", "previous_status": membership.status, "via": "directory_sync" }),
+                    now,
+                )?,
+            ],
+            true,
+        ));
     }
     let ms = d.updated_at.as_deref().and_then(parse_rfc3339_ms);
     if let (Some(stored), Some(ms)) = (local.workos_updated_ms, ms) {
@@ -417,11 +445,8 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
         .and_then(|v| v.as_str())
         .unwrap_or(&m.organization_id);
     stmts.push(orgs::ensure_org(&app.db, &m.organization_id, name, now)?);
-    let role = m.role.as_ref().map_or("member", |r| r.slug.as_str());
-    let status = match m.status.as_str() {
-        s @ ("active" | "inactive" | "pending") => s,
-        _ => return Err(bad_data(event)),
-    };
+    let role = m.role_slug();
+    let status = m.known_status().ok_or_else(|| bad_data(event))?;
     stmts.push(orgs::upsert_membership(
         &app.db,
         &orgs::MembershipWrite {
@@ -437,6 +462,16 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
     let changed = stored
         .as_ref()
         .is_none_or(|s| s.role != role || s.status != status);
+    if status != "active" {
+        // Sessions scoped to an organization the person no longer actively belongs to end now.
+        stmts.push(sessions::revoke_for_user_in_org(
+            &app.db,
+            &user_id,
+            &m.organization_id,
+            "membership_inactive",
+            now,
+        )?);
+    }
     if changed {
         stmts.push(audit_stmt(
             app,
@@ -454,7 +489,7 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
             now,
         )?);
     }
-    Ok(Plan::Apply(stmts, changed))
+    Ok(Plan::Apply(stmts, changed || status != "active"))
 }
 
 /// What one catch-up run did.

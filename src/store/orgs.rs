@@ -163,3 +163,21 @@ pub fn delete_membership(db: &D1Database, id: &str) -> Result<D1PreparedStatemen
         id
     )?)
 }
+
+/// Sets the status of a user's membership in an organization (directory sync deprovisioning).
+pub fn set_membership_status(
+    db: &D1Database,
+    user_id: &str,
+    organization_id: &str,
+    status: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    Ok(query!(
+        db,
+        "UPDATE organization_memberships SET status = ?3, updated_at = ?4 WHERE user_id = ?1 AND organization_id = ?2",
+        user_id,
+        organization_id,
+        status,
+        now
+    )?)
+}

@@ -168,14 +168,34 @@ pub struct Liveness {
     pub revoked_at: Option<i64>,
     pub expires_at: i64,
     pub is_active: i64,
+    pub role: String,
 }
 
 pub async fn liveness(db: &D1Database, id: &str) -> Result<Option<Liveness>, AppError> {
     super::first(query!(
         db,
-        "SELECT s.revoked_at, s.expires_at, u.is_active FROM sessions s JOIN users u ON u.id = s.user_id
+        "SELECT s.revoked_at, s.expires_at, u.is_active, u.role FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id = ?1",
         id
     )?)
     .await
+}
+
+/// Revokes a user's sessions scoped to one organization (their membership there ended).
+pub fn revoke_for_user_in_org(
+    db: &D1Database,
+    user_id: &str,
+    organization_id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    Ok(query!(
+        db,
+        "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4
+         WHERE user_id = ?1 AND organization_id = ?2 AND revoked_at IS NULL",
+        user_id,
+        organization_id,
+        now,
+        reason
+    )?)
 }

@@ -442,6 +442,26 @@ test('organization.deleted removes the organization and cascades to its membersh
   assert.equal((await userRow(workos.id)).is_active, 1, 'the user outlives the organization');
 });
 
+test('a membership that goes inactive or is deleted ends the sessions scoped to that organization, and only those', async () => {
+  const org = [...standin.organizations.values()].find((o) => o.name === 'Acme Corp');
+  const mail = email('orgsess');
+  const wu = standin.addUser({ email: mail });
+  const m = standin.addMembership({ userId: wu.id, organizationId: org.id, role: 'member' });
+  const scoped = await jsonLogin(env, { email: mail, organizationId: org.id });
+  const plain = await jsonLogin(env, { email: mail });
+  assert.equal((await validate(scoped.token)).user.organizationId, org.id);
+  await deliverExpect(eventOf('organization_membership.updated', () => standin.updateMembership(m.id, { status: 'inactive' })), 'applied');
+  assert.equal((await validate(scoped.token)).valid, false, 'a session in an organization the person left still validates');
+  assert.equal((await env.rpc('refreshSession', scoped.refreshToken)).ok, false);
+  assert.equal((await validate(plain.token)).valid, true);
+
+  const again = standin.addMembership({ userId: wu.id, organizationId: [...standin.organizations.values()].find((o) => o.name === 'Globex').id, role: 'member' });
+  const scoped2 = await jsonLogin(env, { email: mail, organizationId: again.organizationId ?? again.organization_id });
+  await deliverExpect(eventOf('organization_membership.deleted', () => standin.deleteMembership(again.id)), 'applied');
+  assert.equal((await validate(scoped2.token)).valid, false);
+  assert.equal((await validate(plain.token)).valid, true);
+});
+
 test('a membership role change changes checkPermission in that organization, and only there', async () => {
   const org = await syncedOrg('Hooli');
   const other = await syncedOrg('Pied Piper');
@@ -552,23 +572,30 @@ test('dsync.user.updated renames the local user matched by primary email, not by
   await deliverExpect(envelope('dsync.user.updated', { ...data, emails: [{ primary: true, value: email('nobody') }] }), 'unknown_user');
 });
 
-test('dsync.user.deleted deactivates the user matched by primary email and ends their access', async () => {
+test("dsync.user.deleted removes the person from that organization only: membership inactive, its sessions revoked, account kept", async () => {
   const mail = email('dsyncdel');
   const wu = standin.addUser({ email: mail });
-  const login = await jsonLogin(env, { email: mail });
-  assert.equal((await validate(login.token)).valid, true);
+  const inOrg = await jsonLogin(env, { email: mail });
+  const elsewhere = await jsonLogin(env, { email: mail });
   const orgId = `org_${unique('dir')}`;
-  await memberOf(login.user.id, orgId);
+  await memberOf(inOrg.user.id, orgId);
+  // The first session is scoped to the directory's organization.
+  const sid = (await env.rpc('validateToken', inOrg.token)).result.session.id;
+  await env.query('UPDATE sessions SET organization_id = ? WHERE id = ?', orgId, sid);
   const now = Date.now();
   const data = {
     object: 'directory_user', id: `directory_user_${unique('d')}`, directory_id: 'directory_TEST', organization_id: orgId, first_name: 'X', last_name: 'Y',
     state: 'inactive', emails: [{ primary: true, type: 'work', value: mail }], created_at: iso(now), updated_at: iso(now),
   };
   await deliverExpect(envelope('dsync.user.deleted', data), 'applied');
-  assert.equal((await userRow(wu.id)).is_active, 0);
-  assert.equal(await env.count('sessions', 'user_id = ? AND revoked_at IS NULL', login.user.id), 0);
-  assert.equal(await auditCount('user.deactivated', login.user.id), 1);
-  assert.equal((await validate(login.token)).valid, false);
+  const m = await env.query('SELECT status FROM organization_memberships WHERE user_id = ? AND organization_id = ?', inOrg.user.id, orgId);
+  assert.equal(m[0].status, 'inactive');
+  assert.equal(await env.count('sessions', 'id = ? AND revoked_at IS NOT NULL', sid), 1);
+  assert.equal((await validate(inOrg.token)).valid, false, 'the org-scoped session still validates');
+  assert.equal((await userRow(wu.id)).is_active, 1, 'one directory must not deactivate the whole account');
+  assert.equal((await validate(elsewhere.token)).valid, true);
+  assert.equal(await auditCount('membership.changed', inOrg.user.id), 1);
+  await deliverExpect(envelope('dsync.user.deleted', data), 'already_inactive');
 });
 
 test("a directory cannot deactivate or rename a user who is not a member of its organization (cross-tenant)", async () => {
