@@ -165,6 +165,17 @@ impl Config {
             })?,
             None => AllowedOrigins::empty(),
         };
+        if production
+            && allowed_origins
+                .as_slice()
+                .iter()
+                .any(|o| !o.starts_with("https://"))
+        {
+            return Err(bad(
+                "ALLOWED_RETURN_ORIGINS",
+                "must list only https origins in production",
+            ));
+        }
         let issuer = get("JWT_ISSUER").unwrap_or_else(|| self_origin.clone());
 
         let number =

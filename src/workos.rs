@@ -51,17 +51,21 @@ impl Failure {
         matches!(self, Failure::Api { error, .. } if error.status == 404)
     }
 
-    fn describe(&self) -> String {
+    /// For logs: status, WorkOS's error code and request id. Never WorkOS's free-text message (it
+    /// could echo input) and never a token or code.
+    pub fn describe(&self) -> String {
         match self {
             Failure::Api { error, request_id } => format!(
-                "workos {} {} ({}) request_id={}",
+                "workos {} {} request_id={}",
                 error.status,
                 error.code,
-                error.message,
                 request_id.as_deref().unwrap_or("-")
             ),
             Failure::Timeout => "workos timeout".to_owned(),
-            Failure::Network(e) => format!("workos network error: {e}"),
+            Failure::Network(e) => format!(
+                "workos network error: {}",
+                e.chars().take(120).collect::<String>()
+            ),
             Failure::Malformed { status, request_id } => format!(
                 "workos {status} with a malformed body request_id={}",
                 request_id.as_deref().unwrap_or("-")

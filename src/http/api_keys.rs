@@ -12,11 +12,10 @@ use crate::service::api_keys::{self, CreateKey};
 pub async fn create(req: &mut Request, c: &Call) -> Result<Response, AppError> {
     let identity = authenticate(req, c).await?;
     let fields = Fields::from_json_bytes(&read_body(req, MAX_BODY_BYTES).await?)?;
-    let ceiling = identity.api_key.as_ref().and_then(|k| k.scopes.as_deref());
     let created = api_keys::create(
         &c.app,
         &identity.user_id,
-        ceiling,
+        identity.api_key.as_ref(),
         CreateKey::parse(&fields)?,
         &c.client(),
     )

@@ -14,14 +14,8 @@ pub async fn get(env: &Env) -> Result<Response, AppError> {
     // Configuration is checked first: a misconfigured worker is not healthy.
     config::load(env)?;
     let db = match env.d1("DB") {
-        Ok(db) => match db
-            .prepare("SELECT 1 AS ok")
-            .first::<serde_json::Value>(None)
-            .await
-        {
-            Ok(Some(_)) => "ok",
-            _ => "error",
-        },
+        Ok(db) if crate::store::ping(&db).await => "ok",
+        Ok(_) => "error",
         Err(_) => "unbound",
     };
     let status = if db == "ok" { 200 } else { 503 };

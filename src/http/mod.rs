@@ -21,7 +21,6 @@ use crate::error::AppError;
 use crate::platform;
 use crate::service::identity::{self, Identity};
 use crate::service::{App, Client};
-use crate::store;
 
 /// Largest request body accepted anywhere (webhooks have their own, larger, limit).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -312,7 +311,7 @@ pub async fn authenticate(req: &Request, c: &Call) -> Result<Identity, AppError>
                 let env = c.env.clone();
                 c.ctx.wait_until(async move {
                     if let Ok(db) = env.d1("DB") {
-                        let _ = store::api_keys::touch(&db, &key_id, platform::now_secs()).await;
+                        crate::service::api_keys::record_use(&db, &key_id).await;
                     }
                 });
             }

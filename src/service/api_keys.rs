@@ -10,7 +10,7 @@ use crate::domain::time::format_rfc3339;
 use crate::error::AppError;
 use crate::platform;
 use crate::service::audit::{self, Audit};
-use crate::service::identity;
+use crate::service::identity::{self, KeyRef};
 use crate::service::{permissions, App, Client};
 use crate::store::api_keys::{self as keys, ApiKeyRow, NewKey};
 use crate::store::{self, users};
@@ -55,15 +55,16 @@ pub struct Created {
     pub key: String,
 }
 
-/// Creates a key for `owner_id`. `creator_ceiling` is the scope list of the API key making the
-/// request, if one is: the new key can be no broader.
+/// Creates a key for `owner_id`. `creator` is the API key making the request, if one is: the new key
+/// can be no broader and cannot outlive it (a leaked short-lived key cannot mint a long-lived one).
 pub async fn create(
     app: &App,
     owner_id: &str,
-    creator_ceiling: Option<&[Scope]>,
+    creator: Option<&KeyRef>,
     req: CreateKey,
     client: &Client,
 ) -> Result<Created, AppError> {
+    let creator_ceiling = creator.and_then(|k| k.scopes.as_deref());
     let user = users::find(&app.db, owner_id)
         .await?
         .ok_or_else(|| AppError::not_found("user_not_found", "No user has this id."))?;
@@ -99,7 +100,8 @@ pub async fn create(
     let now = platform::now_secs();
     let generated = api_key::generate(req.environment, &platform::random::<32>()?);
     let id = platform::new_id("key")?;
-    let expires_at = now + req.expires_in_days * 86_400;
+    let requested_expiry = now + req.expires_in_days * 86_400;
+    let expires_at = creator.map_or(requested_expiry, |k| requested_expiry.min(k.expires_at));
     store::batch(
         &app.db,
         vec![
@@ -228,4 +230,15 @@ pub async fn revoke(
     // The cache is keyed by key hash, which is not at hand: start this isolate's caches over.
     identity::forget_all();
     Ok(true)
+}
+
+/// Records that a key was used (at most once a minute per key, see the store). Bookkeeping only:
+/// a failure is logged and never refuses the request that used a valid key.
+pub async fn record_use(db: &worker::d1::D1Database, key_id: &str) {
+    if let Err(e) = keys::touch(db, key_id, platform::now_secs()).await {
+        worker::console_warn!(
+            "{}",
+            json!({"level":"warn","msg":"api key last_used_at not recorded","key_id":key_id,"detail":e.log_detail()})
+        );
+    }
 }

@@ -28,6 +28,7 @@ pub struct SessionRef {
 pub struct KeyRef {
     pub id: String,
     pub name: String,
+    pub expires_at: i64,
     /// `None`: the owner's full permissions; `Some`: a ceiling.
     pub scopes: Option<Vec<Scope>>,
 }
@@ -42,16 +43,20 @@ pub struct Identity {
     pub api_key: Option<KeyRef>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Liveness {
-    Live,
+    /// With the user's current role, so a demotion reaches callers within the same bound.
+    Live {
+        role: String,
+    },
     Revoked,
     UserDeactivated,
 }
 
 thread_local! {
     static SESSIONS: RefCell<HashMap<String, (Liveness, i64)>> = RefCell::new(HashMap::new());
-    static KEYS: RefCell<HashMap<String, (Option<KeyWithOwner>, i64)>> = RefCell::new(HashMap::new());
+    /// Only keys that exist: unknown keys are not cached, so sprayed guesses cannot evict real entries.
+    static KEYS: RefCell<HashMap<String, (KeyWithOwner, i64)>> = RefCell::new(HashMap::new());
 }
 
 /// Drops what this isolate remembers of a session (call after revoking it).
@@ -63,6 +68,15 @@ pub fn forget_session(session_id: &str) {
 pub fn forget_all() {
     SESSIONS.with(|c| c.borrow_mut().clear());
     KEYS.with(|c| c.borrow_mut().clear());
+}
+
+/// Remembers `value` under `key` as of `now`, starting over when the cache is full (bounded memory).
+fn remember<V>(cache: &RefCell<HashMap<String, (V, i64)>>, key: &str, value: V, now: i64) {
+    let mut c = cache.borrow_mut();
+    if c.len() >= MAX_CACHE_ENTRIES {
+        c.clear();
+    }
+    c.insert(key.to_owned(), (value, now));
 }
 
 fn unauthorized(code: &'static str, description: &'static str) -> AppError {
@@ -80,8 +94,8 @@ pub async fn validate_access_token(app: &App, t: &str) -> Result<Identity, AppEr
                 .with_detail(other.as_str()),
         },
     )?;
-    match session_liveness(app, &claims.sid, now).await? {
-        Liveness::Live => {}
+    let role = match session_liveness(app, &claims.sid, now).await? {
+        Liveness::Live { role } => role,
         Liveness::Revoked => {
             return Err(unauthorized(
                 "session_revoked",
@@ -94,11 +108,11 @@ pub async fn validate_access_token(app: &App, t: &str) -> Result<Identity, AppEr
                 "This account is deactivated.",
             ))
         }
-    }
+    };
     Ok(Identity {
         user_id: claims.sub,
         email: claims.email,
-        role: claims.role,
+        role,
         organization_id: claims.org_id,
         session: Some(SessionRef {
             id: claims.sid,
@@ -110,7 +124,7 @@ pub async fn validate_access_token(app: &App, t: &str) -> Result<Identity, AppEr
 
 async fn session_liveness(app: &App, sid: &str, now: i64) -> Result<Liveness, AppError> {
     let ttl = app.cfg.session_cache_ttl_secs;
-    let cached = SESSIONS.with(|c| c.borrow().get(sid).copied());
+    let cached = SESSIONS.with(|c| c.borrow().get(sid).cloned());
     if let Some((verdict, checked_at)) = cached {
         if now - checked_at < ttl {
             return Ok(verdict);
@@ -120,16 +134,10 @@ async fn session_liveness(app: &App, sid: &str, now: i64) -> Result<Liveness, Ap
         None => Liveness::Revoked,
         Some(l) if l.revoked_at.is_some() || l.expires_at <= now => Liveness::Revoked,
         Some(l) if l.is_active == 0 => Liveness::UserDeactivated,
-        Some(_) => Liveness::Live,
+        Some(l) => Liveness::Live { role: l.role },
     };
     if ttl > 0 {
-        SESSIONS.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= MAX_CACHE_ENTRIES {
-                c.clear();
-            }
-            c.insert(sid.to_owned(), (verdict, now));
-        });
+        SESSIONS.with(|c| remember(c, sid, verdict.clone(), now));
     }
     Ok(verdict)
 }
@@ -153,17 +161,11 @@ pub async fn validate_api_key(
     let ttl = app.cfg.session_cache_ttl_secs;
     let cached = KEYS.with(|c| c.borrow().get(&parsed.hash).cloned());
     let row = match cached {
-        Some((row, checked_at)) if now - checked_at < ttl => row,
+        Some((row, checked_at)) if now - checked_at < ttl => Some(row),
         _ => {
             let row = api_keys::find_by_hash(&app.db, &parsed.hash).await?;
-            if ttl > 0 {
-                KEYS.with(|c| {
-                    let mut c = c.borrow_mut();
-                    if c.len() >= MAX_CACHE_ENTRIES {
-                        c.clear();
-                    }
-                    c.insert(parsed.hash.clone(), (row.clone(), now));
-                });
+            if let (Some(found), true) = (&row, ttl > 0) {
+                KEYS.with(|c| remember(c, &parsed.hash, found.clone(), now));
             }
             row
         }
@@ -189,7 +191,7 @@ pub async fn validate_api_key(
     if due {
         // Remember the use so that this isolate does not write again within the minute.
         KEYS.with(|c| {
-            if let Some((Some(k), _)) = c.borrow_mut().get_mut(&parsed.hash) {
+            if let Some((k, _)) = c.borrow_mut().get_mut(&parsed.hash) {
                 k.last_used_at = Some(now);
             }
         });
@@ -205,6 +207,7 @@ pub async fn validate_api_key(
             api_key: Some(KeyRef {
                 id: key.id.clone(),
                 name: key.name,
+                expires_at: key.expires_at,
                 scopes,
             }),
         },

@@ -65,3 +65,13 @@ pub fn is_unique_violation(e: &AppError) -> bool {
 pub fn is_foreign_key_violation(e: &AppError) -> bool {
     matches!(e, AppError::Internal { detail } if detail.contains("FOREIGN KEY constraint failed"))
 }
+
+/// A trivial query: is D1 answering?
+pub async fn ping(db: &D1Database) -> bool {
+    matches!(
+        db.prepare("SELECT 1 AS ok")
+            .first::<serde_json::Value>(None)
+            .await,
+        Ok(Some(_))
+    )
+}

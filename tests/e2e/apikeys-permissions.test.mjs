@@ -736,3 +736,30 @@ test('a user granted permissions:manage can manage permissions without being adm
   expectError(await grant(who.grace.token, { userId: who.alan.user.id, resource: 'wiki', action: 'edit' }), 403, 'forbidden');
   expectError(await call('GET', `/permissions?userId=${who.alan.user.id}`, who.grace.token), 403, 'forbidden');
 });
+
+test('a key created with an API key cannot outlive the key that created it', async () => {
+  const owner = await jsonLogin(env, { email: 'alan@example.test' });
+  const parentRes = await env.fetch('/apikeys', {
+    method: 'POST',
+    headers: { ...bearer(owner.token), 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'short-lived parent', expiresInDays: 1 }),
+  });
+  assert.equal(parentRes.status, 201);
+  const parent = await parentRes.json();
+  const childRes = await env.fetch('/apikeys', {
+    method: 'POST',
+    headers: { ...bearer(parent.key), 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'would-be long-lived child', expiresInDays: 365 }),
+  });
+  assert.equal(childRes.status, 201);
+  const child = await childRes.json();
+  assert.ok(Date.parse(child.expiresAt) <= Date.parse(parent.expiresAt), `${child.expiresAt} > ${parent.expiresAt}`);
+  // A person's own token may still choose the full lifetime.
+  const ownRes = await env.fetch('/apikeys', {
+    method: 'POST',
+    headers: { ...bearer(owner.token), 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'long-lived', expiresInDays: 365 }),
+  });
+  const own = await ownRes.json();
+  assert.ok(Date.parse(own.expiresAt) > Date.now() + 364 * 86_400_000);
+});

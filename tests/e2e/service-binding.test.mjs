@@ -704,3 +704,15 @@ test('garbage arguments to every method get the documented error, and the worker
   const crashes = env.logs.slice(logsBefore).filter((l) => /panicked|RuntimeError|unreachable|Uncaught|stack overflow/i.test(l));
   assert.deepEqual(crashes, [], 'the worker logged a crash');
 });
+
+test('validateToken reports the current role: a demotion reaches callers within the revocation bound', async () => {
+  const person = await jsonLogin(env, { email: 'alan@example.test' });
+  await env.query("UPDATE users SET role = 'admin' WHERE id = ?", person.user.id);
+  await sleep(2200);
+  assert.equal((await env.rpc('validateToken', person.token)).result.user.role, 'admin');
+  await env.query("UPDATE users SET role = 'user' WHERE id = ?", person.user.id);
+  await sleep(2200);
+  const after = (await env.rpc('validateToken', person.token)).result;
+  assert.equal(after.valid, true);
+  assert.equal(after.user.role, 'user', 'the token still claims the old role');
+});
