@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { startEnv, authBindings, authVariant, CookieJar, browserLogin, bearer, sleep, ORIGIN } from './harness.mjs';
+import { sha256hex, jwtPart, nowSecs, readJson, expectError } from './helpers.mjs';
 
 const HTTPS_ORIGIN = 'https://auth.example.test';
 
@@ -26,31 +27,10 @@ after(async () => env?.close());
 // ---------------------------------------------------------------------------------------------------------
 
 const FIREFOX_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:130.0) Gecko/20100101 Firefox/130.0';
-const sha256hex = (s) => createHash('sha256').update(s).digest('hex');
 const s256 = (s) => createHash('sha256').update(s).digest('base64url');
-const jwtPart = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url').toString('utf8'));
-const nowSecs = () => Math.floor(Date.now() / 1000);
 
-async function readJson(res) {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    return assert.fail(`expected JSON, got ${res.status}: ${text.slice(0, 300)}`);
-  }
-}
 
 /** Asserts the error contract: status, code, a description, no-store. */
-async function expectError(res, status, code) {
-  const b = await readJson(res);
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(b)}`);
-  assert.equal(b.error, code, `expected ${code}, got ${JSON.stringify(b)}`);
-  assert.equal(typeof b.error_description, 'string');
-  assert.ok(b.error_description.length > 0);
-  assert.equal(res.headers.get('cache-control'), 'no-store');
-  assert.equal(res.headers.get('location'), null, 'an error must not redirect');
-  return b;
-}
 
 /** Set-Cookie headers as {name, value, attrs} with attribute names lowercased. */
 function setCookies(res) {

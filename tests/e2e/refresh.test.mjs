@@ -2,10 +2,10 @@
 // deactivated), and signing-secret rotation across two builds sharing one D1. Sign-in itself: login.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac } from 'node:crypto';
 import {
   startEnv, authBindings, authVariant, CookieJar, bearer, sleep, ORIGIN, TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET,
 } from './harness.mjs';
+import { nowSecs, b64u, jwtPart, kidOf, forge, readJson, expectError } from './helpers.mjs';
 
 const NEW_JWT_SECRET = 'rotated-access-secret-that-is-long-enough-0003';
 const ROTATED = 'http://rotated.local';
@@ -31,36 +31,11 @@ after(async () => env?.close());
 // Helpers
 // ---------------------------------------------------------------------------------------------------------
 
-const nowSecs = () => Math.floor(Date.now() / 1000);
-const b64u = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
-const jwtPart = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url').toString('utf8'));
-const kidOf = (secret) => createHash('sha256').update(`auth-worker kid v1:${secret}`).digest('hex').slice(0, 16);
 
-/** Signs `header`.`payload` with HMAC (sha256 unless told); the header is used exactly as given. */
-function forge(header, payload, secret, hash = 'sha256') {
-  const input = `${b64u(header)}.${b64u(payload)}`;
-  return `${input}.${createHmac(hash, secret).update(input).digest('base64url')}`;
-}
 const accessHeader = (over = {}) => ({ alg: 'HS256', typ: 'at+jwt', kid: kidOf(TEST_JWT_SECRET), ...over });
 const refreshHeader = (over = {}) => ({ alg: 'HS256', typ: 'rt+jwt', kid: kidOf(TEST_JWT_REFRESH_SECRET), ...over });
 
-async function readJson(res) {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    return assert.fail(`expected JSON, got ${res.status}: ${text.slice(0, 300)}`);
-  }
-}
 
-async function expectError(res, status, code, what = '') {
-  const b = await readJson(res);
-  assert.equal(res.status, status, `${what} expected ${status} ${code}, got ${res.status} ${JSON.stringify(b)}`);
-  assert.equal(b.error, code, `${what} expected ${code}, got ${JSON.stringify(b)}`);
-  assert.equal(typeof b.error_description, 'string');
-  assert.equal(res.headers.get('cache-control'), 'no-store');
-  return b;
-}
 
 /** A JSON sign-in through authorize → stand-in → callback; returns {token, refreshToken, user}. */
 async function signIn(login) {

@@ -8,6 +8,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import {
   startEnv, authBindings, authVariant, jsonLogin, bearer, sleep, ORIGIN, TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET,
 } from './harness.mjs';
+import { kidOf } from './helpers.mjs';
 
 const COMPAT_DATE = '2026-04-01';
 const CACHE_TTL_MS = 2000; // SESSION_CACHE_TTL_SECONDS in the harness
@@ -117,7 +118,6 @@ async function http(method, path, credential, body) {
 
 const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 const decode = (seg) => JSON.parse(Buffer.from(seg, 'base64url').toString('utf8'));
-const kidOf = (secret) => createHash('sha256').update('auth-worker kid v1:' + secret).digest('hex').slice(0, 16);
 /** Signs a JWT the way the worker does (HS256, header {alg,typ,kid}), with any header and claims. */
 function signJwt(claims, { secret = TEST_JWT_SECRET, header = { alg: 'HS256', typ: 'at+jwt', kid: kidOf(secret) } } = {}) {
   const input = `${b64(header)}.${b64(claims)}`;

@@ -1,0 +1,38 @@
+// Small helpers shared by the end-to-end suites: JSON error assertions and JWT building blocks
+// (the tests forge tokens independently of the worker's code, with node:crypto).
+import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
+
+export const nowSecs = () => Math.floor(Date.now() / 1000);
+export const sha256hex = (s) => createHash('sha256').update(s).digest('hex');
+export const b64u = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+/** Part `i` (0 header, 1 claims) of a JWT, decoded. */
+export const jwtPart = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url').toString('utf8'));
+/** The `kid` the worker puts in tokens signed with `secret` (see domain::token). */
+export const kidOf = (secret) => createHash('sha256').update(`auth-worker kid v1:${secret}`).digest('hex').slice(0, 16);
+
+/** Signs `header`.`payload` with HMAC (sha256 unless told); the header is used exactly as given. */
+export function forge(header, payload, secret, hash = 'sha256') {
+  const input = `${b64u(header)}.${b64u(payload)}`;
+  return `${input}.${createHmac(hash, secret).update(input).digest('base64url')}`;
+}
+
+export async function readJson(res) {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return assert.fail(`expected JSON, got ${res.status}: ${text.slice(0, 300)}`);
+  }
+}
+
+/** Asserts the error contract: status, code, a sentence, and no caching. Returns the body. */
+export async function expectError(res, status, code, what = '') {
+  const b = await readJson(res);
+  assert.equal(res.status, status, `${what} expected ${status} ${code}, got ${res.status} ${JSON.stringify(b)}`);
+  assert.equal(b.error, code, `${what} expected ${code}, got ${JSON.stringify(b)}`);
+  assert.equal(typeof b.error_description, 'string');
+  assert.ok(b.error_description.length > 0);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  return b;
+}
