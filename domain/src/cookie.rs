@@ -108,17 +108,6 @@ pub fn get<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Names of all cookies starting with `prefix`, in header order, without duplicates.
-pub fn names_with_prefix<'a>(cookie_header: &'a str, prefix: &str) -> Vec<&'a str> {
-    let mut names: Vec<&'a str> = Vec::new();
-    for (name, _) in pairs(cookie_header) {
-        if name.starts_with(prefix) && !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    names
-}
-
 /// RFC 6265 §4.1.1: a cookie name is an RFC 7230 `token`.
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(is_token_byte)
@@ -283,16 +272,6 @@ mod tests {
     #[test]
     fn get_returns_the_first_of_duplicate_names() {
         assert_eq!(get("s=first; s=second", "s"), Some("first"));
-    }
-
-    #[test]
-    fn names_with_prefix_lists_each_name_once() {
-        let h = "auth_flow_a=1; other=2; auth_flow_b=3; auth_flow_a=4; xauth_flow_c=5";
-        assert_eq!(
-            names_with_prefix(h, "auth_flow_"),
-            vec!["auth_flow_a", "auth_flow_b"]
-        );
-        assert!(names_with_prefix("", "auth_flow_").is_empty());
     }
 
     #[test]

@@ -104,10 +104,6 @@ impl KeyRing {
         &self.current
     }
 
-    pub fn previous(&self) -> Option<&SigningKey> {
-        self.previous.as_ref()
-    }
-
     /// The key a token's `kid` names, if it is one of ours. `kid`s are public, so a plain comparison is fine.
     fn find(&self, kid: &str) -> Option<&SigningKey> {
         std::iter::once(&self.current)
@@ -844,7 +840,7 @@ mod tests {
     #[test]
     fn key_ring_drops_a_previous_key_equal_to_current() {
         let r = KeyRing::new(key(1), Some(key(1)));
-        assert!(r.previous().is_none());
+        assert!(r.previous.is_none());
     }
 
     #[test]
