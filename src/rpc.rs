@@ -222,7 +222,9 @@ pub async fn refresh_session(refresh_token: JsValue) -> Result<JsValue, JsValue>
 pub async fn revoke_session(session_id: JsValue) -> Result<JsValue, JsValue> {
     let result = async {
         let id = string_arg(&session_id, "sessionId", MAX_ID)?;
-        sessions::revoke(&app()?, &id, None, "revoked_by_service", &Client::default()).await
+        let revoked =
+            sessions::revoke(&app()?, &id, None, "revoked_by_service", &Client::default()).await?;
+        Ok(revoked.is_some())
     }
     .await;
     result

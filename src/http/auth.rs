@@ -293,17 +293,15 @@ pub async fn logout_api(req: &Request, c: &Call) -> Result<Response, AppError> {
             "An API key has no session to log out of; revoke the key instead.",
         )
     })?;
-    let workos_sid = store::sessions::find(&c.app.db, &session.id)
-        .await?
-        .and_then(|s| s.workos_session_id);
-    sessions::revoke(
+    let workos_sid = sessions::revoke(
         &c.app,
         &session.id,
         Some(&identity.user_id),
         "logout",
         &c.client(),
     )
-    .await?;
+    .await?
+    .and_then(|s| s.workos_session_id);
     end_workos_session_later(c, workos_sid);
     clear_session_cookies(c);
     json(200, &json!({ "message": "Logged out successfully" }))
@@ -351,10 +349,9 @@ pub async fn logout_browser(req: &Request, c: &Call) -> Result<Response, AppErro
     let Some(session_id) = session_id else {
         return redirect(&absolute_target);
     };
-    let workos_sid = store::sessions::find(&c.app.db, &session_id)
+    let workos_sid = sessions::revoke(&c.app, &session_id, None, "logout", &c.client())
         .await?
         .and_then(|s| s.workos_session_id);
-    sessions::revoke(&c.app, &session_id, None, "logout", &c.client()).await?;
     match workos_sid {
         Some(sid) => redirect(&wos::logout_url(
             &cfg.workos_api_base,

@@ -21,7 +21,7 @@ pub async fn list(req: &Request, c: &Call) -> Result<Response, AppError> {
 
 pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppError> {
     let identity = authenticate(req, c).await?;
-    if !sessions::revoke(
+    if sessions::revoke(
         &c.app,
         id,
         Some(&identity.user_id),
@@ -29,6 +29,7 @@ pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppEr
         &c.client(),
     )
     .await?
+    .is_none()
     {
         return Err(AppError::not_found(
             "session_not_found",

@@ -201,6 +201,9 @@ pub async fn revoke(
     key_id: &str,
     client: &Client,
 ) -> Result<bool, AppError> {
+    if !crate::domain::ids::is_well_formed_id("key", key_id) {
+        return Ok(false);
+    }
     let Some(row) = keys::find_for_user(&app.db, user_id, key_id).await? else {
         return Ok(false);
     };

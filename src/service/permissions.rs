@@ -252,6 +252,9 @@ pub async fn grant(
 
 /// Revokes a direct grant. `false` when no grant has this id.
 pub async fn revoke(app: &App, actor: &str, id: &str, client: &Client) -> Result<bool, AppError> {
+    if !crate::domain::ids::is_well_formed_id("perm", id) {
+        return Ok(false);
+    }
     let Some(row) = perms::find(&app.db, id).await? else {
         return Ok(false);
     };

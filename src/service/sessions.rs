@@ -229,26 +229,30 @@ async fn revoke_for_reuse(
     Ok(())
 }
 
-/// Revokes one session. `owner` restricts it to that user's sessions. Returns whether a live
-/// session was revoked; revoking twice is harmless.
+/// Revokes one session. `owner` restricts it to that user's sessions. Returns the session (now
+/// revoked, or already revoked: revoking twice is harmless), or `None` when there is no such
+/// session (for that owner). A malformed id answers `None` without a query.
 pub async fn revoke(
     app: &App,
     session_id: &str,
     owner: Option<&str>,
     reason: &str,
     client: &Client,
-) -> Result<bool, AppError> {
+) -> Result<Option<SessionRow>, AppError> {
+    if !crate::domain::ids::is_well_formed_id("ses", session_id) {
+        return Ok(None);
+    }
     let now = platform::now_secs();
     let Some(s) = sessions::find(&app.db, session_id).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     if owner.is_some_and(|o| o != s.user_id) {
-        return Ok(false);
+        return Ok(None);
     }
     if s.revoked_at.is_some() {
-        return Ok(true);
+        return Ok(Some(s));
     }
-    let changed = store::batch(
+    store::batch(
         &app.db,
         vec![
             sessions::revoke(&app.db, &s.id, reason, now)?,
@@ -268,7 +272,7 @@ pub async fn revoke(
     )
     .await?;
     identity::forget_session(&s.id);
-    Ok(changed.first().copied().unwrap_or(0) > 0)
+    Ok(Some(s))
 }
 
 /// Opens a session for an existing, active user (the `createSession` RPC).
