@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: native unit tests of the pure domain crate, then the end-to-end suites that
+# The whole test suite: native unit tests (the domain crate and the worker's pure parts), then the end-to-end suites that
 # run the built worker (build/) in workerd through Miniflare, then one summary line.
 # Expects scripts/setup.sh and scripts/build.sh to have run (npm test does both first).
 set -uo pipefail
@@ -12,9 +12,12 @@ echo "[test] lints: no unwrap/expect/panic/indexing outside tests (clippy, wasm3
 cargo clippy --workspace --target wasm32-unknown-unknown --quiet -- -D warnings
 lint_status=$?
 
-echo "[test] native unit tests: cargo test -p auth-domain"
+echo "[test] native unit tests: the pure domain crate, then the worker crate's own pure parts"
 cargo test -p auth-domain 2>&1 | tee "$tmp/unit.log"
-unit_status=${PIPESTATUS[0]}
+domain_status=${PIPESTATUS[0]}
+cargo test -p auth-worker --lib 2>&1 | tee -a "$tmp/unit.log"
+worker_status=${PIPESTATUS[0]}
+unit_status=$((domain_status | worker_status))
 unit_passed=$(grep -Eo '[0-9]+ passed' "$tmp/unit.log" | awk '{s+=$1} END {print s+0}')
 unit_failed=$(grep -Eo '[0-9]+ failed' "$tmp/unit.log" | awk '{s+=$1} END {print s+0}')
 

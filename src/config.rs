@@ -214,3 +214,140 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn dev() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("ENVIRONMENT", "development"),
+            ("WORKOS_CLIENT_ID", "client_1"),
+            ("WORKOS_API_KEY", "sk_test_1"),
+            ("WORKOS_REDIRECT_URI", "http://localhost:8787/auth/callback"),
+            ("JWT_SECRET", "dev-only-access-secret-0123456789abcdef"),
+            (
+                "JWT_REFRESH_SECRET",
+                "dev-only-refresh-secret-0123456789abcdef",
+            ),
+        ])
+    }
+
+    fn production() -> HashMap<&'static str, &'static str> {
+        let mut vars = dev();
+        vars.insert("ENVIRONMENT", "production");
+        vars.insert(
+            "WORKOS_REDIRECT_URI",
+            "https://auth.example.com/auth/callback",
+        );
+        vars.insert("JWT_SECRET", "a-real-access-secret-that-is-long-enough-1");
+        vars.insert(
+            "JWT_REFRESH_SECRET",
+            "a-real-refresh-secret-that-is-long-enough-2",
+        );
+        vars
+    }
+
+    fn load(vars: &HashMap<&'static str, &'static str>) -> Result<Config, AppError> {
+        Config::from_source(&|name| vars.get(name).map(|v| (*v).to_owned()))
+    }
+
+    fn refused_var(vars: &HashMap<&'static str, &'static str>) -> &'static str {
+        match load(vars) {
+            Err(AppError::Misconfigured { var, .. }) => var,
+            other => panic!("expected a misconfiguration, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn development_defaults_fill_every_optional_setting() {
+        let cfg = load(&dev()).unwrap();
+        assert_eq!(cfg.self_origin, "http://localhost:8787");
+        assert_eq!(cfg.issuer, "http://localhost:8787");
+        assert_eq!(cfg.workos_api_base, "https://api.workos.com");
+        assert_eq!(cfg.access_ttl_secs, 900);
+        assert_eq!(cfg.refresh_ttl_secs, 2_592_000);
+        assert_eq!(cfg.session_cache_ttl_secs, 30);
+        assert!(!cfg.secure_cookies);
+        assert_eq!(cfg.workos_client_secret.expose(), "sk_test_1");
+    }
+
+    #[test]
+    fn a_missing_required_setting_is_named() {
+        for var in [
+            "WORKOS_CLIENT_ID",
+            "WORKOS_API_KEY",
+            "WORKOS_REDIRECT_URI",
+            "JWT_SECRET",
+            "JWT_REFRESH_SECRET",
+        ] {
+            let mut vars = dev();
+            vars.remove(var);
+            assert_eq!(refused_var(&vars), var);
+        }
+    }
+
+    #[test]
+    fn production_refuses_development_values_and_plain_http() {
+        assert!(load(&production()).is_ok());
+        let mut vars = production();
+        vars.insert("JWT_SECRET", "dev-only-access-secret-0123456789abcdef");
+        assert_eq!(refused_var(&vars), "JWT_SECRET");
+        let mut vars = production();
+        vars.insert(
+            "WORKOS_REDIRECT_URI",
+            "http://auth.example.com/auth/callback",
+        );
+        assert_eq!(refused_var(&vars), "WORKOS_REDIRECT_URI");
+        let mut vars = production();
+        vars.insert("WORKOS_API_BASE", "http://127.0.0.1:8788");
+        assert_eq!(refused_var(&vars), "WORKOS_API_BASE");
+        let mut vars = production();
+        vars.insert("ALLOWED_RETURN_ORIGINS", "http://app.example.com");
+        assert_eq!(refused_var(&vars), "ALLOWED_RETURN_ORIGINS");
+    }
+
+    #[test]
+    fn an_unset_environment_means_production() {
+        let mut vars = dev();
+        vars.remove("ENVIRONMENT");
+        assert_eq!(refused_var(&vars), "JWT_SECRET");
+    }
+
+    #[test]
+    fn secrets_must_be_long_enough_and_distinct() {
+        let mut vars = dev();
+        vars.insert("JWT_SECRET", "short");
+        assert_eq!(refused_var(&vars), "JWT_SECRET");
+        let mut vars = dev();
+        vars.insert(
+            "JWT_REFRESH_SECRET",
+            "dev-only-access-secret-0123456789abcdef",
+        );
+        assert_eq!(refused_var(&vars), "JWT_REFRESH_SECRET");
+    }
+
+    #[test]
+    fn numbers_outside_their_range_are_refused_by_name() {
+        for (var, value) in [
+            ("ACCESS_TOKEN_TTL_SECONDS", "0"),
+            ("ACCESS_TOKEN_TTL_SECONDS", "ten"),
+            ("REFRESH_TOKEN_TTL_SECONDS", "59"),
+            ("SESSION_CACHE_TTL_SECONDS", "301"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "-1"),
+        ] {
+            let mut vars = dev();
+            vars.insert(var, value);
+            assert_eq!(refused_var(&vars), var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_a_secret() {
+        let cfg = load(&dev()).unwrap();
+        let printed = format!("{cfg:?}");
+        assert!(!printed.contains("dev-only-access-secret"));
+        assert!(!printed.contains("sk_test_1"));
+    }
+}

@@ -20,6 +20,7 @@ pub use auth_domain as domain;
 mod config;
 mod error;
 mod http;
+mod input;
 mod platform;
 mod rpc;
 mod service;

@@ -1,8 +1,39 @@
-//! The clock and the CSPRNG of the Workers runtime, behind two small functions, so that the rest of
-//! the worker passes `now` and random bytes into pure code. Must not hold any state.
-//! (`std::time` panics on wasm32; `Date.now()` is the platform clock.)
+//! The Workers runtime behind a few small functions: the clock, the CSPRNG, the bindings of the
+//! current invocation and `waitUntil`. The rest of the worker passes `now` and random bytes into pure
+//! code. Must not hold any state. (`std::time` panics on wasm32; `Date.now()` is the platform clock.)
+
+use std::future::Future;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::Env;
 
 use crate::error::AppError;
+
+#[wasm_bindgen(module = "cloudflare:workers")]
+extern "C" {
+    /// The bindings, readable from any handler, including RPC methods (which receive only the
+    /// caller's arguments).
+    #[wasm_bindgen(thread_local_v2, js_name = env)]
+    static ENV: JsValue;
+    /// Extends the current invocation (request, RPC call or cron run) until the promise settles.
+    #[wasm_bindgen(js_name = waitUntil)]
+    fn wait_until(promise: &js_sys::Promise);
+}
+
+/// The bindings of this worker.
+pub fn env() -> Env {
+    ENV.with(JsValue::clone).unchecked_into()
+}
+
+/// Runs `work` after the current answer is sent, within the same invocation. For bookkeeping that
+/// must never slow down or fail the answer (its own failures are logged by `work`).
+pub fn defer(work: impl Future<Output = ()> + 'static) {
+    wait_until(&wasm_bindgen_futures::future_to_promise(async move {
+        work.await;
+        Ok(JsValue::UNDEFINED)
+    }));
+}
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -20,11 +51,6 @@ pub fn random<const N: usize>() -> Result<[u8; N], AppError> {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).map_err(|e| AppError::internal(format!("getrandom failed: {e}")))?;
     Ok(buf)
-}
-
-/// A fresh identifier such as `ses_…`: 128 random bits.
-pub fn new_id(prefix: &str) -> Result<String, AppError> {
-    Ok(crate::domain::ids::new_id(prefix, &random::<16>()?))
 }
 
 /// A uniformly distributed number in [0, 1) for retry jitter.

@@ -3,51 +3,46 @@
 //! the entrypoint, so each export here is callable by every bound worker. Export deliberately; the
 //! end-to-end suite fails on an unexpected name.
 //!
-//! Each method is a thin adapter: parse the JS arguments into typed values (bad ones answer the
-//! documented error shape or reject with a clear message, never panic), call the same service the
-//! HTTP routes use, and convert the result. Bindings are read through `import { env } from
-//! "cloudflare:workers"` because an RPC call receives only the caller's arguments.
+//! Each method is a thin adapter: parse the JS arguments into typed values with the same rules the
+//! HTTP routes use (`crate::input`; bad ones answer the documented error shape or reject with a clear
+//! message, never panic), call the same service the HTTP routes use, and convert the result with the
+//! same `Serialize` views.
 
 use serde::Serialize;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::Env;
 
+use crate::domain::ids::{ApiKeyId, SessionId};
 use crate::domain::{login_flow, return_to, time::format_rfc3339, token};
 use crate::error::AppError;
-use crate::http::body::Fields;
-use crate::service::api_keys::{self, CreateKey};
-use crate::service::identity::{self, Identity};
+use crate::input::{self, Fields};
+use crate::platform;
+use crate::service::api_keys::{self, ApiKeyView, CreateKey};
+use crate::service::identity::{self, Credential, IdentityView};
 use crate::service::login::{self, AuthorizeOptions};
 use crate::service::permissions::{self, Question};
+use crate::service::users::UserView;
 use crate::service::{sessions, App, Client};
-
-#[wasm_bindgen(module = "cloudflare:workers")]
-extern "C" {
-    #[wasm_bindgen(thread_local_v2, js_name = env)]
-    static ENV: JsValue;
-}
 
 fn app() -> Result<App, AppError> {
     crate::init();
-    let env: Env = ENV.with(JsValue::clone).unchecked_into();
-    App::new(env)
+    App::new(platform::env())
 }
 
-const MAX_ID: usize = 64;
-
-/// A string argument, or a 400-style error naming it.
+/// A string argument under the shared rule (`input::text`). Its length is checked on the JS side
+/// first (at most two UTF-16 units per character), so an oversized string is never copied into WASM.
 fn string_arg(value: &JsValue, name: &str, max: usize) -> Result<String, AppError> {
-    match value.as_string() {
-        Some(s) if !s.is_empty() && s.len() <= max => Ok(s),
-        Some(s) if s.is_empty() => Err(AppError::invalid_field(name, "must not be empty")),
-        Some(_) => Err(AppError::invalid_field(
+    let Some(js) = value.dyn_ref::<js_sys::JsString>() else {
+        return Err(AppError::invalid_field(name, "must be a string"));
+    };
+    if usize::try_from(js.length()).unwrap_or(usize::MAX) > max.saturating_mul(2) {
+        return Err(AppError::invalid_field(
             name,
             &format!("must be at most {max} characters"),
-        )),
-        None => Err(AppError::invalid_field(name, "must be a string")),
+        ));
     }
+    input::text(name, &String::from(js), max)
 }
 
 fn opt_string_arg(value: &JsValue, name: &str, max: usize) -> Result<Option<String>, AppError> {
@@ -68,7 +63,7 @@ fn object_arg(value: JsValue, name: &str) -> Result<Fields, AppError> {
     Fields::from_value(v)
 }
 
-fn to_js(v: &Value) -> JsValue {
+fn to_js<T: Serialize>(v: &T) -> JsValue {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .unwrap_or(JsValue::NULL)
 }
@@ -89,49 +84,16 @@ fn log_failure(method: &str, e: &AppError) {
     }
 }
 
-fn identity_view(i: &Identity) -> Value {
-    let mut out = json!({
-        "valid": true,
-        "user": { "id": i.user_id, "email": i.email, "role": i.role, "organizationId": i.organization_id },
-    });
-    if let Some(obj) = out.as_object_mut() {
-        if let Some(s) = &i.session {
-            obj.insert(
-                "session".into(),
-                json!({ "id": s.id, "expiresAt": format_rfc3339(s.expires_at) }),
-            );
-        }
-        if let Some(k) = &i.api_key {
-            obj.insert(
-                "apiKey".into(),
-                json!({ "id": k.id, "name": k.name,
-                        "scopes": k.scopes.as_ref().map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>()) }),
-            );
-        }
-    }
-    out
-}
-
 /// `validateToken(token)` → `{valid:true, user, session?, apiKey?}` or `{valid:false, error}`. Never rejects.
 #[wasm_bindgen(js_name = validateToken)]
 pub async fn validate_token(token: JsValue) -> JsValue {
     let result = async {
         let t = string_arg(&token, "token", token::MAX_TOKEN_LEN)?;
-        let app = app()?;
-        if crate::domain::api_key::looks_like_api_key(&t) {
-            let (identity, touch) = identity::validate_api_key(&app, &t).await?;
-            if let Some(key_id) = touch {
-                // At most once a minute per key and isolate; cheap enough to await here.
-                api_keys::record_use(&app.db, &key_id).await;
-            }
-            Ok(identity)
-        } else {
-            identity::validate_access_token(&app, &t).await
-        }
+        identity::authenticate(&app()?, Credential::bearer(&t)).await
     }
     .await;
     match result {
-        Ok(identity) => to_js(&identity_view(&identity)),
+        Ok(who) => to_js(&IdentityView::from(&who)),
         Err(e) => {
             if e.status() >= 500 {
                 log_failure("validateToken", &e);
@@ -147,14 +109,10 @@ pub async fn validate_token(token: JsValue) -> JsValue {
 pub async fn check_permission(query: JsValue) -> Result<JsValue, JsValue> {
     let result = async {
         let f = object_arg(query, "query")?;
-        let user_id = f.string("userId", MAX_ID)?;
-        let q = Question::parse(
-            &f.string("resource", 64)?,
-            &f.string("action", 64)?,
-            f.opt_string("organizationId", MAX_ID)?.as_deref(),
-        )?;
+        let user_id = f.user_id("userId")?;
+        let q = Question::parse(&f)?;
         // A caller-supplied ceiling (an API key's scopes) can only narrow the answer.
-        let ceiling = permissions::scopes_field(&f, "scopes")?;
+        let ceiling = f.opt_scopes("scopes")?;
         permissions::is_allowed(&app()?, &user_id, ceiling.as_deref(), &q).await
     }
     .await;
@@ -164,22 +122,18 @@ pub async fn check_permission(query: JsValue) -> Result<JsValue, JsValue> {
 }
 
 /// `createApiKey({userId, name, expiresInDays?, environment?, scopes?})` →
-/// `{success:true, apiKey:{id,key,prefix,start,name,expiresAt}}` or `{success:false, error}`.
+/// `{success:true, apiKey}` (the key view, with the key shown once) or `{success:false, error}`.
 #[wasm_bindgen(js_name = createApiKey)]
 pub async fn create_api_key(params: JsValue) -> JsValue {
     let result = async {
         let f = object_arg(params, "params")?;
-        let user_id = f.string("userId", MAX_ID)?;
+        let user_id = f.user_id("userId")?;
         let req = CreateKey::parse(&f)?;
         api_keys::create(&app()?, &user_id, None, req, &Client::default()).await
     }
     .await;
     match result {
-        Ok(c) => to_js(&json!({
-            "success": true,
-            "apiKey": { "id": c.row.id, "key": c.key, "prefix": c.row.prefix, "start": c.row.start, "name": c.row.name,
-                        "expiresAt": format_rfc3339(c.row.expires_at), "createdAt": format_rfc3339(c.row.created_at) },
-        })),
+        Ok(created) => to_js(&json!({ "success": true, "apiKey": ApiKeyView::from(created) })),
         Err(e) => {
             log_failure("createApiKey", &e);
             to_js(
@@ -193,8 +147,10 @@ pub async fn create_api_key(params: JsValue) -> JsValue {
 #[wasm_bindgen(js_name = revokeApiKey)]
 pub async fn revoke_api_key(user_id: JsValue, key_id: JsValue) -> Result<JsValue, JsValue> {
     let result = async {
-        let user_id = string_arg(&user_id, "userId", MAX_ID)?;
-        let key_id = string_arg(&key_id, "keyId", MAX_ID)?;
+        let user_id = input::user_id("userId", &string_arg(&user_id, "userId", 64)?)?;
+        let Ok(key_id) = ApiKeyId::parse(&string_arg(&key_id, "keyId", 64)?) else {
+            return Ok(false);
+        };
         api_keys::revoke(&app()?, &user_id, &key_id, &Client::default()).await
     }
     .await;
@@ -221,7 +177,9 @@ pub async fn refresh_session(refresh_token: JsValue) -> Result<JsValue, JsValue>
 #[wasm_bindgen(js_name = revokeSession)]
 pub async fn revoke_session(session_id: JsValue) -> Result<JsValue, JsValue> {
     let result = async {
-        let id = string_arg(&session_id, "sessionId", MAX_ID)?;
+        let Ok(id) = SessionId::parse(&string_arg(&session_id, "sessionId", 64)?) else {
+            return Ok(false);
+        };
         let revoked =
             sessions::revoke(&app()?, &id, None, "revoked_by_service", &Client::default()).await?;
         Ok(revoked.is_some())
@@ -237,7 +195,7 @@ pub async fn revoke_session(session_id: JsValue) -> Result<JsValue, JsValue> {
 pub async fn create_session(params: JsValue) -> Result<JsValue, JsValue> {
     let result = async {
         let f = object_arg(params, "params")?;
-        let user_id = f.string("userId", MAX_ID)?;
+        let user_id = f.user_id("userId")?;
         let client = Client {
             ip: f.opt_string("ipAddress", 64)?,
             user_agent: f.opt_string("userAgent", 512)?,
@@ -293,7 +251,7 @@ pub async fn get_workos_auth_url(
                     "must be 16-512 URL-safe characters",
                 ))
             }
-            None => login_flow::new_state(&crate::platform::random::<32>()?),
+            None => login_flow::new_state(&platform::random::<32>()?),
         };
         Ok(login::authorize_url(
             &app,
@@ -324,7 +282,7 @@ pub async fn exchange_workos_code(code: JsValue, state: JsValue) -> Result<JsVal
             to_js(&json!({
                 "accessToken": s.pair.token,
                 "refreshToken": s.pair.refresh_token,
-                "user": login::user_view(&s.user),
+                "user": UserView::from(&s.user),
             }))
         })
         .map_err(|e| reject("exchangeWorkOSCode", &e))

@@ -1,5 +1,5 @@
-//! The WorkOS HTTP client: code exchange and refresh on `/user_management/authenticate`, user,
-//! membership, organization and event reads, and session revoke (reference: workos-api.md §2-§7).
+//! The WorkOS HTTP client: the code exchange on `/user_management/authenticate`, user,
+//! membership, organization and event reads, and session revoke (tests/fixtures/workos-api.md §2-§7).
 //! It parses WorkOS's three error shapes, keeps `X-Request-ID` for the log, and retries only
 //! transient failures (network, timeout, 408, 429 honouring Retry-After, 5xx) with bounded jittered
 //! backoff. It never retries a code exchange: a consumed code answers `invalid_grant`.
@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::domain::workos::{
     self as wos, ApiError, AuthenticateResponse, Event, List, Membership, Organization, User,
 };
-use crate::error::AppError;
+use crate::error::{AppError, Code};
 use crate::platform;
 
 #[derive(Debug)]
@@ -78,31 +78,17 @@ impl From<Failure> for AppError {
     fn from(f: Failure) -> Self {
         let detail = f.describe();
         match &f {
-            Failure::Api { error, .. } if error.is_invalid_grant() => AppError::Upstream {
-                status: 400,
-                code: "invalid_grant".into(),
-                description:
-                    "The authorization code is invalid, expired or already used; sign in again."
-                        .into(),
-                detail,
-            },
-            Failure::Api { error, .. } if error.is_step_up() => AppError::Upstream {
-                status: 403,
+            Failure::Api { error, .. } if error.is_invalid_grant() => {
+                Code::InvalidGrant.err().with_detail(detail)
+            }
+            Failure::Api { error, .. } if error.is_step_up() => AppError::StepUp {
                 code: public_code(&error.code),
-                description: "WorkOS requires another step before this sign-in can complete."
-                    .into(),
                 detail,
             },
             Failure::Api { error, .. } if error.status == 429 => AppError::RateLimited {
                 retry_after_secs: error.retry_after_secs.unwrap_or(60),
             },
-            _ => AppError::Upstream {
-                status: 502,
-                code: "workos_unavailable".into(),
-                description: "WorkOS could not be reached or answered unexpectedly; try again."
-                    .into(),
-                detail,
-            },
+            _ => Code::WorkosUnavailable.err().with_detail(detail),
         }
     }
 }
@@ -167,35 +153,6 @@ impl<'a> WorkOs<'a> {
             "/user_management/authenticate",
             Some(body),
             false,
-            None,
-        )
-        .await
-    }
-
-    /// §3: the refresh grant (rotating: WorkOS retires the old refresh token). Retried with one
-    /// Idempotency-Key across attempts, as the official SDKs do.
-    #[allow(dead_code)] // Part of the client contract; this worker keeps its own sessions and does not hold WorkOS refresh tokens yet.
-    pub async fn authenticate_refresh(
-        &self,
-        refresh_token: &str,
-        organization_id: Option<&str>,
-    ) -> Result<AuthenticateResponse, Failure> {
-        let mut body = json!({
-            "grant_type": "refresh_token",
-            "client_id": self.cfg.workos_client_id,
-            "client_secret": self.cfg.workos_client_secret.expose(),
-            "refresh_token": refresh_token,
-        });
-        if let (Some(org), Some(obj)) = (organization_id, body.as_object_mut()) {
-            obj.insert("organization_id".into(), org.into());
-        }
-        let key = platform::new_id("idem").map_err(|_| Failure::Network("rng".into()))?;
-        self.call(
-            Method::Post,
-            "/user_management/authenticate",
-            Some(body),
-            true,
-            Some(&key),
         )
         .await
     }
@@ -207,7 +164,6 @@ impl<'a> WorkOs<'a> {
             &format!("/user_management/users/{}", enc(id)),
             None,
             true,
-            None,
         )
         .await
     }
@@ -219,7 +175,6 @@ impl<'a> WorkOs<'a> {
             &format!("/organizations/{}", enc(id)),
             None,
             true,
-            None,
         )
         .await
     }
@@ -237,7 +192,7 @@ impl<'a> WorkOs<'a> {
         if let Some(org) = organization_id {
             path.push_str(&format!("&organization_id={}", enc(org)));
         }
-        self.call(Method::Get, &path, None, true, None).await
+        self.call(Method::Get, &path, None, true).await
     }
 
     /// §4: end a WorkOS session server-side.
@@ -248,7 +203,6 @@ impl<'a> WorkOs<'a> {
                 "/user_management/sessions/revoke",
                 Some(json!({ "session_id": session_id })),
                 true,
-                None,
             )
             .await?;
         Ok(())
@@ -265,7 +219,7 @@ impl<'a> WorkOs<'a> {
         if let Some(a) = after {
             path.push_str(&format!("&after={}", enc(a)));
         }
-        self.call(Method::Get, &path, None, true, None).await
+        self.call(Method::Get, &path, None, true).await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -274,13 +228,10 @@ impl<'a> WorkOs<'a> {
         path: &str,
         body: Option<Value>,
         retry: bool,
-        idempotency_key: Option<&str>,
     ) -> Result<T, Failure> {
         let mut retry_index = 0u32;
         loop {
-            let outcome = self
-                .send(method.clone(), path, body.as_ref(), idempotency_key)
-                .await;
+            let outcome = self.send(method.clone(), path, body.as_ref()).await;
             let failure = match outcome {
                 Ok(a) if (200..300).contains(&a.status) => {
                     return serde_json::from_str::<T>(&a.body).map_err(|_| Failure::Malformed {
@@ -319,7 +270,6 @@ impl<'a> WorkOs<'a> {
         method: Method,
         path: &str,
         body: Option<&Value>,
-        idempotency_key: Option<&str>,
     ) -> Result<Answer, Failure> {
         let url = format!("{}{}", self.cfg.workos_api_base, path);
         let headers = Headers::new();
@@ -334,9 +284,6 @@ impl<'a> WorkOs<'a> {
             "Authorization",
             &format!("Bearer {}", self.cfg.workos_api_key.expose()),
         )?;
-        if let Some(k) = idempotency_key {
-            h("Idempotency-Key", k)?;
-        }
         let mut init = RequestInit::new();
         init.with_method(method);
         if let Some(b) = body {

@@ -33,6 +33,7 @@
 )]
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod api_key;
 pub mod cookie;
 pub mod device;

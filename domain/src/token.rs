@@ -2,6 +2,9 @@
 //! RFC 9068 / RFC 8725). Must not accept any algorithm but HS256, any header it did not write itself, or a
 //! token whose MAC has not been checked before its claims are read. No clock: `now` is a parameter.
 //!
+//! Why not a JWT crate: `jwt-compact` 0.8 deserializes the claims before it checks the MAC and ignores
+//! unknown header members such as `crit`, so this module does the few JWS steps itself on hmac + base64.
+//!
 //! Verification order (each step only runs if the previous passed):
 //! length/shape → `alg` is exactly `HS256` → `typ` is the expected one → `kid` names the current or
 //! previous key → MAC → claims parse → `iss` → `exp` → `iat` / `nbf` not in the future.

@@ -1,5 +1,5 @@
 //! WorkOS webhook signatures (`WorkOS-Signature: t=<ms>, v1=<hex>`; WorkOS docs "Webhooks → Validating
-//! events", reference §6). Must run on the raw body bytes before any JSON parsing, compare in constant
+//! events", tests/fixtures/workos-api.md §6). Must run on the raw body bytes before any JSON parsing, compare in constant
 //! time, and never read a clock: `now_ms` is a parameter.
 
 use std::fmt;

@@ -1,4 +1,5 @@
-//! WorkOS User Management payload types, error parsing, retry policy and URL builders (reference §1–§8).
+//! WorkOS User Management payload types, error parsing, retry policy and URL builders. The facts they
+//! follow are collected in `tests/fixtures/workos-api.md`; "§N" below is a section of that document.
 //! Must not do I/O or hold credentials: the worker's HTTP client uses these to build requests and read
 //! answers. All payload types ignore unknown keys and tolerate missing optional keys.
 
@@ -27,7 +28,7 @@ pub struct User {
     pub updated_at: Option<String>,
 }
 
-/// `POST /user_management/authenticate` 200 body (reference §2). `Debug` hides both tokens.
+/// `POST /user_management/authenticate` 200 body (workos-api.md §2). `Debug` hides both tokens.
 #[derive(Clone, Deserialize)]
 pub struct AuthenticateResponse {
     pub user: User,
@@ -124,7 +125,7 @@ pub struct List<T> {
     pub list_metadata: Option<ListMetadata>,
 }
 
-/// Webhook / Events API envelope (reference §6, §7). `data` is kept raw: its shape depends on `event`,
+/// Webhook / Events API envelope (workos-api.md §6, §7). `data` is kept raw: its shape depends on `event`,
 /// and unknown events must still be acknowledged.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Event {
@@ -135,7 +136,7 @@ pub struct Event {
     pub created_at: Option<String>,
 }
 
-/// A WorkOS error answer, normalized from its three shapes (reference §2).
+/// A WorkOS error answer, normalized from its three shapes (workos-api.md §2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
@@ -150,7 +151,7 @@ pub struct ApiError {
 pub const MAX_MESSAGE_CHARS: usize = 200;
 const MAX_CODE_LEN: usize = 64;
 
-/// Codes that mean "the user must do something more" (reference §2, §3).
+/// Codes that mean "the user must do something more" (workos-api.md §2, §3).
 const STEP_UP_CODES: [&str; 5] = [
     "sso_required",
     "organization_selection_required",
@@ -273,7 +274,7 @@ pub fn backoff_ms(retry_index: u32, retry_after_secs: Option<u64>, jitter_unit: 
     delay.round().clamp(0.0, cap) as u64
 }
 
-/// 408, 429 and 5xx are transient (reference §3, §8); everything else is final.
+/// 408, 429 and 5xx are transient (workos-api.md §3, §8); everything else is final.
 pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500..=599)
 }
@@ -290,7 +291,7 @@ pub struct AuthorizeParams<'a> {
     pub login_hint: Option<&'a str>,
 }
 
-/// `GET {base}/user_management/authorize?…` (reference §1). `provider=authkit` is the default selector
+/// `GET {base}/user_management/authorize?…` (workos-api.md §1). `provider=authkit` is the default selector
 /// unless a provider, organization or connection is given. Empty optional values count as absent. Every
 /// value is form-urlencoded, so no parameter can smuggle in another.
 pub fn authorize_url(api_base: &str, p: &AuthorizeParams) -> String {
@@ -328,7 +329,7 @@ pub fn authorize_url(api_base: &str, p: &AuthorizeParams) -> String {
     )
 }
 
-/// `GET {base}/user_management/sessions/logout?session_id=…&return_to=…` (reference §4).
+/// `GET {base}/user_management/sessions/logout?session_id=…&return_to=…` (workos-api.md §4).
 pub fn logout_url(api_base: &str, session_id: &str, return_to: Option<&str>) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("session_id", session_id);
@@ -356,7 +357,7 @@ const MAX_WORKOS_TOKEN_LEN: usize = 16 * 1024;
 /// Reads the `sid` claim of WorkOS's RS256 access token WITHOUT verifying its signature.
 ///
 /// This is deliberate and only safe where it is used: the token arrives in the body of our own
-/// server-to-server code-exchange response from WorkOS over TLS (reference §2), so it is as trustworthy as
+/// server-to-server code-exchange response from WorkOS over TLS (workos-api.md §2), so it is as trustworthy as
 /// the rest of that response. The value is only read to remember WorkOS's session id for logout; the token
 /// is never accepted as a credential, and this function must never be applied to a token a client sent.
 pub fn peek_session_id(workos_access_token: &str) -> Option<String> {

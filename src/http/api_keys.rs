@@ -4,45 +4,39 @@
 use serde_json::json;
 use worker::{Request, Response};
 
-use super::body::Fields;
 use super::{authenticate, json, read_body, Call, MAX_BODY_BYTES};
-use crate::error::AppError;
-use crate::service::api_keys::{self, CreateKey};
+use crate::domain::ids::ApiKeyId;
+use crate::error::{AppError, Code};
+use crate::input::Fields;
+use crate::service::api_keys::{self, ApiKeyView, CreateKey};
 
 pub async fn create(req: &mut Request, c: &Call) -> Result<Response, AppError> {
-    let identity = authenticate(req, c).await?;
+    let who = authenticate(req, c).await?;
     let fields = Fields::from_json_bytes(&read_body(req, MAX_BODY_BYTES).await?)?;
     let created = api_keys::create(
         &c.app,
-        &identity.user_id,
-        identity.api_key.as_ref(),
+        &who.user_id,
+        who.api_key.as_ref(),
         CreateKey::parse(&fields)?,
         &c.client(),
     )
     .await?;
-    let mut body = api_keys::view(&created.row);
-    if let Some(obj) = body.as_object_mut() {
-        obj.insert("key".into(), created.key.into());
-    }
-    json(201, &body)
+    json(201, &ApiKeyView::from(created))
 }
 
 pub async fn list(req: &Request, c: &Call) -> Result<Response, AppError> {
-    let identity = authenticate(req, c).await?;
-    let rows = api_keys::list(&c.app, &identity.user_id).await?;
+    let who = authenticate(req, c).await?;
     json(
         200,
-        &json!({ "apiKeys": rows.iter().map(api_keys::view).collect::<Vec<_>>() }),
+        &json!({ "apiKeys": api_keys::list(&c.app, &who.user_id).await? }),
     )
 }
 
 pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppError> {
-    let identity = authenticate(req, c).await?;
-    if !api_keys::revoke(&c.app, &identity.user_id, id, &c.client()).await? {
-        return Err(AppError::not_found(
-            "api_key_not_found",
-            "You have no API key with this id.",
-        ));
+    let who = authenticate(req, c).await?;
+    let id = ApiKeyId::parse(id).map_err(|_| Code::ApiKeyNotFound.err())?;
+    if !api_keys::revoke(&c.app, &who.user_id, &id, &c.client()).await? {
+        return Err(Code::ApiKeyNotFound.err());
     }
     json(200, &json!({ "revoked": true, "id": id }))
 }

@@ -4,22 +4,22 @@
 use serde_json::json;
 use worker::{Request, Response};
 
-use super::body::Fields;
 use super::{
-    authenticate, check_same_origin, json, query, read_body, redirect, wants_json, Call,
-    MAX_BODY_BYTES, REFRESH_COOKIE, REFRESH_COOKIE_PATH, SESSION_COOKIE,
+    authenticate, check_same_origin, json, read_body, redirect, wants_json, Call, MAX_BODY_BYTES,
+    REFRESH_COOKIE, REFRESH_COOKIE_PATH, SESSION_COOKIE,
 };
 use crate::domain::cookie::{self, SameSite, SetCookie};
 use crate::domain::login_flow;
 use crate::domain::return_to::{self, ReturnTarget, ReturnToError};
 use crate::domain::token;
 use crate::domain::workos as wos;
-use crate::error::AppError;
+use crate::error::{AppError, Code};
+use crate::input::{self, Fields};
 use crate::platform;
+use crate::service::identity;
 use crate::service::login::{self, invalid_state, AuthorizeOptions};
 use crate::service::sessions::{self, TokenPair};
-use crate::store;
-use crate::workos::WorkOs;
+use crate::service::users::UserView;
 
 /// Validates a post-login or post-logout target: a relative path, this origin, or an allowed origin.
 fn return_target(c: &Call, raw: Option<&str>) -> Result<ReturnTarget, AppError> {
@@ -31,7 +31,7 @@ fn return_target(c: &Call, raw: Option<&str>) -> Result<ReturnTarget, AppError> 
             ReturnToError::Malformed => "is not a valid URL or path",
             ReturnToError::NotAllowed => "is not a relative path or an allowed origin",
         };
-        AppError::bad_request("invalid_return_to", format!("`return_to` {why}."))
+        Code::InvalidReturnTo.with(format!("`return_to` {why}."))
     })
 }
 
@@ -58,7 +58,7 @@ fn hint(
 
 /// `GET /auth/authorize` (alias `/login`): 302 to WorkOS with state and PKCE S256.
 pub async fn authorize(c: &Call) -> Result<Response, AppError> {
-    let q = query(c);
+    let q = c.query()?;
     let raw_target = q
         .get("return_to")
         .or_else(|| q.get("redirect_uri"))
@@ -76,7 +76,10 @@ pub async fn authorize(c: &Call) -> Result<Response, AppError> {
     }
     let opts = AuthorizeOptions {
         provider: hint(&q, "provider", 40, b"_")?,
-        organization_id: hint(&q, "organization_id", 64, b"_")?,
+        organization_id: q
+            .get("organization_id")
+            .map(|o| input::organization_id("organization_id", o))
+            .transpose()?,
         screen_hint,
         login_hint: hint(&q, "login_hint", 320, b"@._+-")?,
     };
@@ -105,7 +108,7 @@ fn callback_path(c: &Call) -> String {
 
 /// `GET /auth/callback`: checks state, exchanges the code, signs the person in.
 pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
-    let q = query(c);
+    let q = c.query()?;
     let state = q.get("state").map(String::as_str).unwrap_or_default();
     let well_formed = login_flow::is_well_formed_state(state);
     if well_formed {
@@ -121,19 +124,17 @@ pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
         if let Some(binding) = binding_of(c, state) {
             let _ = login::consume_flow(&c.app, state, binding).await;
         }
-        let code: &'static str = match error.as_str() {
-            "access_denied" => "access_denied",
-            "invalid_request" => "invalid_request",
-            _ => "authorization_failed",
+        let code = match error.as_str() {
+            "access_denied" => Code::AccessDenied,
+            "invalid_request" => Code::InvalidRequest,
+            _ => Code::AuthorizationFailed,
         };
-        return Err(
-            AppError::bad_request(code, "Sign-in was not completed at WorkOS.").with_detail(
-                format!(
-                    "workos error={}",
-                    error.chars().take(64).collect::<String>()
-                ),
-            ),
-        );
+        return Err(code
+            .with("Sign-in was not completed at WorkOS.")
+            .with_detail(format!(
+                "workos error={}",
+                error.chars().take(64).collect::<String>()
+            )));
     }
     if !well_formed {
         return Err(invalid_state(if state.is_empty() {
@@ -158,7 +159,7 @@ pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
             &json!({
                 "token": signed_in.pair.token,
                 "refreshToken": signed_in.pair.refresh_token,
-                "user": login::user_view(&signed_in.user),
+                "user": UserView::from(&signed_in.user),
             }),
         );
     }
@@ -172,7 +173,7 @@ fn binding_of<'a>(c: &'a Call, state: &str) -> Option<&'a str> {
     if !login_flow::is_well_formed_state(state) {
         return None;
     }
-    cookie::get(&c.cookies, &login_flow::flow_cookie_name(state))
+    c.cookie(&login_flow::flow_cookie_name(state))
         .filter(|b| login_flow::is_well_formed_state(b))
 }
 
@@ -213,32 +214,8 @@ fn clear_session_cookies(c: &Call) {
 
 /// `GET /auth/me`: the caller's user and session (or API key).
 pub async fn me(req: &Request, c: &Call) -> Result<Response, AppError> {
-    let identity = authenticate(req, c).await?;
-    let user = store::users::find(&c.app.db, &identity.user_id)
-        .await?
-        .ok_or_else(|| AppError::unauthorized("invalid_token", "The account no longer exists."))?;
-    let session = match &identity.session {
-        Some(s) => store::sessions::find(&c.app.db, &s.id)
-            .await?
-            .map(|row| sessions::view(&row, Some(&s.id))),
-        None => None,
-    };
-    let api_key = identity.api_key.as_ref().map(|k| {
-        json!({
-            "id": k.id,
-            "name": k.name,
-            "scopes": k.scopes.as_ref().map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>()),
-        })
-    });
-    json(
-        200,
-        &json!({
-            "user": login::user_view(&user),
-            "session": session,
-            "apiKey": api_key,
-            "organizationId": identity.organization_id,
-        }),
-    )
+    let who = authenticate(req, c).await?;
+    json(200, &identity::profile(&c.app, &who).await?)
 }
 
 /// `POST /auth/refresh`: `{"refreshToken"}` in the body (answered in the body), or the refresh
@@ -257,7 +234,8 @@ pub async fn refresh(req: &mut Request, c: &Call) -> Result<Response, AppError> 
             &json!({ "token": pair.token, "refreshToken": pair.refresh_token }),
         );
     }
-    let presented = cookie::get(&c.cookies, REFRESH_COOKIE)
+    let presented = c
+        .cookie(REFRESH_COOKIE)
         .ok_or_else(|| {
             AppError::invalid_field(
                 "refreshToken",
@@ -287,12 +265,7 @@ pub async fn refresh(req: &mut Request, c: &Call) -> Result<Response, AppError> 
 /// `POST /auth/logout`: revokes the caller's session.
 pub async fn logout_api(req: &Request, c: &Call) -> Result<Response, AppError> {
     let identity = authenticate(req, c).await?;
-    let session = identity.session.ok_or_else(|| {
-        AppError::bad_request(
-            "no_session",
-            "An API key has no session to log out of; revoke the key instead.",
-        )
-    })?;
+    let session = identity.session.ok_or_else(|| Code::NoSession.err())?;
     let workos_sid = sessions::revoke(
         &c.app,
         &session.id,
@@ -302,31 +275,17 @@ pub async fn logout_api(req: &Request, c: &Call) -> Result<Response, AppError> {
     )
     .await?
     .and_then(|s| s.workos_session_id);
-    end_workos_session_later(c, workos_sid);
+    sessions::end_workos_session_later(&c.app, workos_sid);
     clear_session_cookies(c);
     json(200, &json!({ "message": "Logged out successfully" }))
-}
-
-/// Ends the WorkOS session too, after the response (best effort: ours is already revoked).
-fn end_workos_session_later(c: &Call, workos_sid: Option<String>) {
-    let Some(sid) = workos_sid else { return };
-    let env = c.env.clone();
-    c.ctx.wait_until(async move {
-        if let Ok(cfg) = crate::config::load(&env) {
-            if let Err(e) = WorkOs::new(&cfg).revoke_session(&sid).await {
-                worker::console_warn!("{}", json!({"level":"warn","msg":"workos session revoke failed","error":e.describe()}));
-            }
-        }
-    });
 }
 
 /// `GET /auth/logout`: browser sign-out. Revokes the session named by the refresh (or access)
 /// cookie, clears the cookies, then sends the browser through WorkOS logout back to `return_to`.
 pub async fn logout_browser(req: &Request, c: &Call) -> Result<Response, AppError> {
-    let q = query(c);
+    let q = c.query()?;
     let target = return_target(c, q.get("return_to").map(String::as_str))?;
     let cfg = &c.app.cfg;
-    let now = platform::now_secs();
     let absolute_target = match &target {
         ReturnTarget::Absolute(u) => u.clone(),
         ReturnTarget::Path(p) => format!("{}{}", cfg.self_origin, p),
@@ -337,14 +296,8 @@ pub async fn logout_browser(req: &Request, c: &Call) -> Result<Response, AppErro
     if req.headers().get("sec-fetch-site")?.as_deref() == Some("cross-site") {
         return redirect(&absolute_target);
     }
-    let session_id = cookie::get(&c.cookies, REFRESH_COOKIE)
-        .and_then(|t| token::verify_refresh(&cfg.refresh_keys, t, &cfg.issuer, now).ok())
-        .map(|claims| claims.sid)
-        .or_else(|| {
-            cookie::get(&c.cookies, SESSION_COOKIE)
-                .and_then(|t| token::verify_access(&cfg.access_keys, t, &cfg.issuer, now).ok())
-                .map(|claims| claims.sid)
-        });
+    let session_id =
+        identity::session_of_cookies(&c.app, c.cookie(REFRESH_COOKIE), c.cookie(SESSION_COOKIE));
     clear_session_cookies(c);
     let Some(session_id) = session_id else {
         return redirect(&absolute_target);

@@ -4,7 +4,6 @@
 
 mod api_keys;
 mod auth;
-pub mod body;
 mod health;
 mod pages;
 mod permissions;
@@ -12,25 +11,27 @@ mod sessions;
 mod webhooks;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use worker::{Context, Env, Headers, Method, Request, Response};
 
-use crate::domain::{api_key, cookie};
-use crate::error::AppError;
+use crate::domain::cookie;
+use crate::domain::encoding::bearer_token;
+use crate::domain::ids::RequestId;
+use crate::error::{AppError, Code};
 use crate::platform;
-use crate::service::identity::{self, Identity};
+use crate::service::identity::{self, Credential, Identity};
 use crate::service::{App, Client};
 
 /// Largest request body accepted anywhere (webhooks have their own, larger, limit).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest query-string value accepted (a longer one is a 400 naming the parameter).
+const MAX_QUERY_VALUE: usize = 2048;
 
-/// What a handler gets besides the request: the app (config + D1), request facts, and the context
-/// for work that may finish after the response.
+/// What a handler gets besides the request: the app (config + D1) and request facts.
 pub struct Call {
     pub app: App,
-    pub env: Env,
-    pub ctx: Context,
     pub request_id: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -52,8 +53,30 @@ impl Call {
             device: None,
         }
     }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        cookie::get(&self.cookies, name)
+    }
+
+    /// The query parameters, last value wins; a value longer than 2048 bytes is a 400 naming it.
+    pub fn query(&self) -> Result<HashMap<String, String>, AppError> {
+        let mut out = HashMap::new();
+        for (k, v) in self.url.query_pairs() {
+            if v.len() > MAX_QUERY_VALUE {
+                return Err(AppError::invalid_field(
+                    &k.chars().take(40).collect::<String>(),
+                    &format!("is longer than {MAX_QUERY_VALUE} bytes"),
+                ));
+            }
+            out.insert(k.into_owned(), v.into_owned());
+        }
+        Ok(out)
+    }
 }
 
+/// The routes. Path segments that name a resource stay raw strings here: each handler parses its
+/// id kind with that kind's one constructor (and answers not-found for a malformed one).
+#[derive(Debug, PartialEq, Eq)]
 enum Route {
     Home,
     Health,
@@ -93,10 +116,18 @@ impl Route {
             _ => return None,
         })
     }
+
+    /// The largest body this route reads.
+    fn body_limit(&self) -> usize {
+        match self {
+            Route::Webhook => webhooks::MAX_WEBHOOK_BYTES,
+            _ => MAX_BODY_BYTES,
+        }
+    }
 }
 
 /// Entry point for every HTTP request. Never fails: errors become JSON responses here.
-pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
+pub async fn handle(req: Request, env: Env, _ctx: Context) -> Response {
     let started = platform::now_ms();
     let request_id = req
         .headers()
@@ -104,13 +135,17 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
         .ok()
         .flatten()
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .or_else(|| platform::new_id("req").ok())
+        .or_else(|| {
+            platform::random()
+                .ok()
+                .map(|r| RequestId::generate(&r).into_string())
+        })
         .unwrap_or_else(|| "req_unknown".to_owned());
     let method = req.method();
     let path = req.path();
 
     let mut cookies = Vec::new();
-    let outcome = dispatch(req, env, ctx, &request_id, &mut cookies).await;
+    let outcome = dispatch(req, env, &request_id, &mut cookies).await;
     let (mut response, error) = match outcome {
         Ok(r) => (r, None),
         Err(e) => (e.to_response(), Some(e)),
@@ -151,42 +186,34 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
 async fn dispatch(
     mut req: Request,
     env: Env,
-    ctx: Context,
     request_id: &str,
     cookies_out: &mut Vec<String>,
 ) -> Result<Response, AppError> {
-    let route = Route::resolve(&req.path())
-        .ok_or_else(|| AppError::not_found("not_found", "No route matches this path."))?;
+    let route = Route::resolve(&req.path()).ok_or_else(|| Code::NotFound.err())?;
     // Refuse oversized bodies before anything else reads them.
     let declared = req
         .headers()
         .get("content-length")?
         .and_then(|v| v.parse::<usize>().ok());
-    let limit = match route {
-        Route::Webhook => webhooks::MAX_WEBHOOK_BYTES,
-        _ => MAX_BODY_BYTES,
-    };
+    let limit = route.body_limit();
     if declared.is_some_and(|n| n > limit) {
         return Err(AppError::payload_too_large(limit));
     }
 
     let method = req.method();
-    let allow = |allowed: &'static str| AppError::MethodNotAllowed { allow: allowed };
     // Health must answer even before the rest of the configuration is usable.
     if let Route::Health = route {
         return match method {
             Method::Get | Method::Head => health::get(&env).await,
-            _ => Err(allow("GET, HEAD")),
+            _ => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
         };
     }
 
-    let app = App::new(env.clone())?;
+    let app = App::new(env)?;
     let headers = req.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
     let call = Call {
         app,
-        env,
-        ctx,
         request_id: request_id.to_owned(),
         ip: header("cf-connecting-ip"),
         user_agent: header("user-agent").map(|ua| ua.chars().take(512).collect()),
@@ -194,8 +221,7 @@ async fn dispatch(
         url: req.url()?,
         set_cookies: RefCell::new(Vec::new()),
     };
-    let c = &call;
-    let outcome = route_to(route, method, &mut req, c).await;
+    let outcome = route_to(route, method, &mut req, &call).await;
     // Cookies set by the route go out with its response, error or not (a failed callback must
     // still clear its flow cookie).
     *cookies_out = call.set_cookies.take();
@@ -269,9 +295,10 @@ pub fn redirect(location: &str) -> Result<Response, AppError> {
 
 /// Reads the request body, refusing more than `limit` bytes even when no Content-Length was sent.
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, AppError> {
-    let bytes = req.bytes().await.map_err(|_| {
-        AppError::bad_request("invalid_request", "The request body could not be read.")
-    })?;
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| Code::InvalidRequest.with("The request body could not be read."))?;
     if bytes.len() > limit {
         return Err(AppError::payload_too_large(limit));
     }
@@ -298,37 +325,18 @@ pub const REFRESH_COOKIE_PATH: &str = "/auth";
 /// cross-site form cannot act with the victim's cookie (SameSite=Lax already blocks most of it).
 pub async fn authenticate(req: &Request, c: &Call) -> Result<Identity, AppError> {
     if let Some(header) = req.headers().get("authorization")? {
-        let credential = crate::domain::encoding::bearer_token(&header).ok_or_else(|| {
-            AppError::unauthorized(
-                "invalid_token",
-                "The Authorization header must be `Bearer <token>`.",
-            )
+        let presented = bearer_token(&header).ok_or_else(|| {
+            Code::InvalidToken.with("The Authorization header must be `Bearer <token>`.")
         })?;
-        if api_key::looks_like_api_key(credential) {
-            let (identity, touch) = identity::validate_api_key(&c.app, credential).await?;
-            if let Some(key_id) = touch {
-                // After the response: never slow a request down for bookkeeping.
-                let env = c.env.clone();
-                c.ctx.wait_until(async move {
-                    if let Ok(db) = env.d1("DB") {
-                        crate::service::api_keys::record_use(&db, &key_id).await;
-                    }
-                });
-            }
-            return Ok(identity);
-        }
-        return identity::validate_access_token(&c.app, credential).await;
+        return identity::authenticate(&c.app, Credential::bearer(presented)).await;
     }
-    if let Some(token) = cookie::get(&c.cookies, SESSION_COOKIE) {
+    if let Some(token) = c.cookie(SESSION_COOKIE) {
         if !matches!(req.method(), Method::Get | Method::Head) {
             check_same_origin(req, c)?;
         }
-        return identity::validate_access_token(&c.app, token).await;
+        return identity::authenticate(&c.app, Credential::AccessToken(token)).await;
     }
-    Err(AppError::unauthorized(
-        "unauthenticated",
-        "Send `Authorization: Bearer <access token or API key>` or sign in.",
-    ))
+    Err(Code::Unauthenticated.err())
 }
 
 /// Refuses a cookie-authenticated state change whose `Origin` is not this worker or an allowed origin.
@@ -338,20 +346,53 @@ pub fn check_same_origin(req: &Request, c: &Call) -> Result<(), AppError> {
     if origin == cfg.self_origin || cfg.allowed_origins.contains(&origin) {
         Ok(())
     } else {
-        Err(AppError::forbidden(
-            "origin_not_allowed",
-            "Cookie-authenticated requests that change state must come from an allowed origin.",
-        ))
+        Err(Code::OriginNotAllowed.err())
     }
 }
 
-/// The query parameters of the request, last value wins, each at most `MAX_QUERY_VALUE` long.
-pub fn query(c: &Call) -> std::collections::HashMap<String, String> {
-    c.url
-        .query_pairs()
-        .filter(|(_, v)| v.len() <= MAX_QUERY_VALUE)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-const MAX_QUERY_VALUE: usize = 2048;
+    #[test]
+    fn routes_resolve_with_or_without_a_trailing_slash() {
+        assert_eq!(Route::resolve("/"), Some(Route::Home));
+        assert_eq!(Route::resolve("/health/"), Some(Route::Health));
+        assert_eq!(Route::resolve("/login"), Some(Route::Authorize));
+        assert_eq!(Route::resolve("/auth/authorize"), Some(Route::Authorize));
+        assert_eq!(
+            Route::resolve("/apikeys/key_1"),
+            Some(Route::ApiKey("key_1".into()))
+        );
+        assert_eq!(
+            Route::resolve("/auth/sessions/ses_1/"),
+            Some(Route::Session("ses_1".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_oversized_or_empty_ids_resolve_to_nothing() {
+        for path in [
+            "/nope",
+            "/auth",
+            "/apikeys/a/b",
+            "/auth/sessions//x",
+            "/webhooks",
+        ] {
+            assert_eq!(Route::resolve(path), None, "{path}");
+        }
+        let long = format!("/apikeys/{}", "k".repeat(65));
+        assert_eq!(Route::resolve(&long), None);
+        assert_eq!(
+            Route::resolve(&format!("/apikeys/{}", "k".repeat(64))),
+            Some(Route::ApiKey("k".repeat(64)))
+        );
+    }
+
+    #[test]
+    fn only_the_webhook_route_takes_a_larger_body() {
+        assert_eq!(Route::Webhook.body_limit(), webhooks::MAX_WEBHOOK_BYTES);
+        assert_eq!(Route::Refresh.body_limit(), MAX_BODY_BYTES);
+        assert!(webhooks::MAX_WEBHOOK_BYTES > MAX_BODY_BYTES);
+    }
+}

@@ -4,10 +4,8 @@
 use worker::{Headers, Response};
 
 use super::{Call, SESSION_COOKIE};
-use crate::domain::cookie;
 use crate::error::AppError;
-use crate::service::identity;
-use crate::store;
+use crate::service::identity::{self, Credential};
 
 fn escape(s: &str) -> String {
     s.chars()
@@ -23,36 +21,33 @@ fn escape(s: &str) -> String {
 }
 
 pub async fn home(c: &Call) -> Result<Response, AppError> {
-    let who = match cookie::get(&c.cookies, SESSION_COOKIE) {
-        Some(t) => match identity::validate_access_token(&c.app, t).await {
-            Ok(id) => store::users::find(&c.app.db, &id.user_id)
-                .await?
-                .map(|u| (u, id)),
-            Err(_) => None,
-        },
+    let who = match c.cookie(SESSION_COOKIE) {
+        Some(t) => identity::authenticate(&c.app, Credential::AccessToken(t))
+            .await
+            .ok(),
         None => None,
     };
-    let body = match who {
-        Some((u, id)) => {
-            let name = [u.first_name.as_deref(), u.last_name.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
+    let profile = match &who {
+        Some(who) => identity::profile(&c.app, who).await.ok(),
+        None => None,
+    };
+    let body = match (&who, &profile) {
+        (Some(who), Some(p)) => {
+            let u = &p.user;
             format!(
                 "<h1>Signed in</h1><p id=\"who\">{name} &lt;{email}&gt;</p>\
                  <dl><dt>User id</dt><dd id=\"user-id\">{uid}</dd><dt>Role</dt><dd>{role}</dd>\
                  <dt>Organization</dt><dd>{org}</dd><dt>Session</dt><dd>{sid}</dd></dl>\
                  <p><a id=\"sign-out\" href=\"/auth/logout\">Sign out</a></p>",
-                name = escape(&name),
-                email = escape(&u.email),
-                uid = escape(&u.id),
-                role = escape(&u.role),
-                org = escape(id.organization_id.as_deref().unwrap_or("none")),
-                sid = escape(id.session.as_ref().map_or("", |s| s.id.as_str())),
+                name = escape(u.name().unwrap_or_default()),
+                email = escape(u.email()),
+                uid = escape(who.user_id.as_str()),
+                role = escape(u.role()),
+                org = escape(who.organization_id.as_ref().map_or("none", |o| o.as_str())),
+                sid = escape(who.session.as_ref().map_or("", |s| s.id.as_str())),
             )
         }
-        None => {
+        _ => {
             "<h1>Not signed in</h1><p><a id=\"sign-in\" href=\"/login\">Sign in</a></p>".to_owned()
         }
     };

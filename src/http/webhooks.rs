@@ -1,5 +1,5 @@
 //! `POST /webhooks/workos`: WorkOS events, verified over the raw body before any parsing
-//! (reference §6: HMAC-SHA256 of "<t>.<body>", constant-time, 180 s window both ways).
+//! (tests/fixtures/workos-api.md §6: HMAC-SHA256 of "<t>.<body>", constant-time, 180 s window both ways).
 //! Unsigned, forged or stale → 401 with nothing written; malformed JSON under a valid signature →
 //! 400; a failure while applying → 500 so WorkOS retries (the batch left nothing half-applied).
 
@@ -7,9 +7,9 @@ use serde_json::json;
 use worker::{Request, Response};
 
 use super::{json, read_body, Call};
-use crate::domain::webhook::{self, SignatureError};
+use crate::domain::webhook;
 use crate::domain::workos::Event;
-use crate::error::AppError;
+use crate::error::{AppError, Code};
 use crate::platform;
 use crate::service::sync::{self, Source};
 
@@ -34,33 +34,15 @@ pub async fn receive(req: &mut Request, c: &Call) -> Result<Response, AppError> 
         secret.expose().as_bytes(),
         platform::now_ms(),
     )
-    .map_err(|e| {
-        AppError::unauthorized(
-            "invalid_signature",
-            "The WorkOS-Signature header is missing, malformed, stale or wrong.",
-        )
-        .with_detail(match e {
-            SignatureError::Missing => "missing",
-            SignatureError::Malformed => "malformed",
-            SignatureError::Stale => "stale",
-            SignatureError::Mismatch => "mismatch",
-        })
-    })?;
-    let event: Event = serde_json::from_slice(&body).map_err(|_| {
-        AppError::bad_request(
-            "invalid_json",
-            "The event is not a JSON WorkOS event envelope.",
-        )
-    })?;
+    .map_err(|e| Code::InvalidSignature.err().with_detail(e.as_str()))?;
+    let event: Event = serde_json::from_slice(&body)
+        .map_err(|_| Code::InvalidJson.with("The event is not a JSON WorkOS event envelope."))?;
     if event.id.is_empty()
         || event.id.len() > 128
         || event.event.is_empty()
         || event.event.len() > 128
     {
-        return Err(AppError::bad_request(
-            "invalid_event",
-            "The event has no usable `id` or `event`.",
-        ));
+        return Err(Code::InvalidEvent.with("The event has no usable `id` or `event`."));
     }
     let outcome = sync::apply(&c.app, &event, Source::Webhook).await?;
     worker::console_log!(

@@ -2,18 +2,20 @@
 //! Scopes requested for a key must be within what its owner may do, and a key used to create
 //! another key passes on its own ceiling: a key can never mint a broader one.
 
+use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::api_key::{self, KeyEnvironment};
+use crate::domain::ids::{ApiKeyId, UserId};
 use crate::domain::permission::{self, Scope};
 use crate::domain::time::format_rfc3339;
-use crate::error::AppError;
+use crate::error::{AppError, Code};
+use crate::input::Fields;
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::identity::{self, KeyRef};
-use crate::service::{permissions, App, Client};
+use crate::service::{permissions, users, App, Client};
 use crate::store::api_keys::{self as keys, ApiKeyRow, NewKey};
-use crate::store::{self, users};
 
 pub const DEFAULT_EXPIRES_IN_DAYS: i64 = 90;
 pub const MAX_EXPIRES_IN_DAYS: i64 = 365;
@@ -28,7 +30,7 @@ pub struct CreateKey {
 
 impl CreateKey {
     /// Parses the fields shared by `POST /apikeys` and the `createApiKey` RPC.
-    pub fn parse(fields: &crate::http::body::Fields) -> Result<CreateKey, AppError> {
+    pub fn parse(fields: &Fields) -> Result<CreateKey, AppError> {
         let name = fields.string("name", MAX_NAME_CHARS)?;
         let expires_in_days = fields
             .opt_int("expiresInDays", 1, MAX_EXPIRES_IN_DAYS)?
@@ -39,12 +41,11 @@ impl CreateKey {
                 AppError::invalid_field("environment", "must be `live` or `test`")
             })?,
         };
-        let scopes = permissions::scopes_field(fields, "scopes")?;
         Ok(CreateKey {
             name,
             expires_in_days,
             environment,
-            scopes,
+            scopes: fields.opt_scopes("scopes")?,
         })
     }
 }
@@ -59,21 +60,13 @@ pub struct Created {
 /// can be no broader and cannot outlive it (a leaked short-lived key cannot mint a long-lived one).
 pub async fn create(
     app: &App,
-    owner_id: &str,
+    owner_id: &UserId,
     creator: Option<&KeyRef>,
     req: CreateKey,
     client: &Client,
 ) -> Result<Created, AppError> {
     let creator_ceiling = creator.and_then(|k| k.scopes.as_deref());
-    let user = users::find(&app.db, owner_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user_not_found", "No user has this id."))?;
-    if user.is_active == 0 {
-        return Err(AppError::forbidden(
-            "user_deactivated",
-            "The owner of the key is deactivated.",
-        ));
-    }
+    let user = users::find_active(app, owner_id).await?;
     let scopes = match (req.scopes, creator_ceiling) {
         (Some(requested), ceiling) => {
             check_within_owner(app, &user.id, &requested).await?;
@@ -82,10 +75,9 @@ pub async fn create(
                     .iter()
                     .find(|r| !ceiling.iter().any(|c| permission::covers(c, r)))
                 {
-                    return Err(AppError::forbidden(
-                        "scope_not_allowed",
-                        format!("Scope `{s}` is broader than the key making this request."),
-                    ));
+                    return Err(Code::ScopeNotAllowed.with(format!(
+                        "Scope `{s}` is broader than the key making this request."
+                    )));
                 }
             }
             Some(requested)
@@ -99,39 +91,36 @@ pub async fn create(
 
     let now = platform::now_secs();
     let generated = api_key::generate(req.environment, &platform::random::<32>()?);
-    let id = platform::new_id("key")?;
+    let id = ApiKeyId::generate(&platform::random()?);
     let requested_expiry = now + req.expires_in_days * 86_400;
     let expires_at = creator.map_or(requested_expiry, |k| requested_expiry.min(k.expires_at));
-    store::batch(
-        &app.db,
-        vec![
-            keys::insert(
-                &app.db,
-                &NewKey {
-                    id: &id,
-                    user_id: &user.id,
-                    name: &req.name,
-                    key_hash: &generated.hash,
-                    prefix: generated.prefix,
-                    start: &generated.start,
-                    scopes: scopes_json.as_deref(),
-                    expires_at,
-                    now,
-                },
-            )?,
-            audit::stmt(
-                app,
-                Audit {
-                    actor: Some(owner_id),
-                    action: "api_key.created",
-                    target_type: "api_key",
-                    target_id: &id,
-                    ip: client.ip.as_deref(),
-                    detail: Some(json!({ "name": req.name, "start": generated.start, "scopes": scopes_json, "expires_at": expires_at })),
-                },
+    audit::commit(
+        app,
+        vec![keys::insert(
+            &app.db,
+            &NewKey {
+                id: &id,
+                user_id: &user.id,
+                name: &req.name,
+                key_hash: &generated.hash,
+                prefix: generated.prefix,
+                start: &generated.start,
+                scopes: scopes_json.as_deref(),
+                expires_at,
                 now,
-            )?,
-        ],
+            },
+        )?],
+        &Audit {
+            actor: Some(owner_id),
+            action: "api_key.created",
+            target_type: "api_key",
+            target_id: id.as_str(),
+            ip: client.ip.as_deref(),
+            detail: Some(
+                json!({ "name": req.name, "start": generated.start, "scopes": scopes_json, "expires_at": expires_at }),
+            ),
+        },
+        now,
     )
     .await?;
     Ok(Created {
@@ -151,12 +140,14 @@ pub async fn create(
 }
 
 /// Every requested scope must be covered by something the owner may do (any organization).
-async fn check_within_owner(app: &App, user_id: &str, requested: &[Scope]) -> Result<(), AppError> {
+async fn check_within_owner(
+    app: &App,
+    user_id: &UserId,
+    requested: &[Scope],
+) -> Result<(), AppError> {
     let facts = permissions::facts(app, user_id, None)
         .await?
-        .ok_or_else(|| {
-            AppError::forbidden("user_deactivated", "The owner of the key is deactivated.")
-        })?;
+        .ok_or_else(|| Code::UserDeactivated.err())?;
     if facts.is_admin {
         return Ok(());
     }
@@ -165,45 +156,73 @@ async fn check_within_owner(app: &App, user_id: &str, requested: &[Scope]) -> Re
         .find(|r| !facts.grants.iter().any(|g| permission::covers(&g.scope, r)))
     {
         None => Ok(()),
-        Some(s) => Err(AppError::forbidden(
-            "scope_not_allowed",
-            format!("You may not grant scope `{s}` to a key."),
-        )),
+        Some(s) => {
+            Err(Code::ScopeNotAllowed.with(format!("You may not grant scope `{s}` to a key.")))
+        }
     }
 }
 
-pub fn view(k: &ApiKeyRow) -> serde_json::Value {
-    let scopes: Option<Vec<String>> = k
-        .scopes
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok());
-    json!({
-        "id": k.id,
-        "name": k.name,
-        "prefix": k.prefix,
-        "start": k.start,
-        "scopes": scopes,
-        "lastUsedAt": k.last_used_at.map(format_rfc3339),
-        "expiresAt": format_rfc3339(k.expires_at),
-        "createdAt": format_rfc3339(k.created_at),
-    })
+/// The JSON view of a key for its owner: everything but the key (which only creation shows).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    id: ApiKeyId,
+    name: String,
+    prefix: String,
+    start: String,
+    scopes: Option<Vec<String>>,
+    last_used_at: Option<String>,
+    expires_at: String,
+    created_at: String,
+    /// Present only in the answer to the creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
 }
 
-pub async fn list(app: &App, user_id: &str) -> Result<Vec<ApiKeyRow>, AppError> {
-    keys::list_for_user(&app.db, user_id).await
+impl From<&ApiKeyRow> for ApiKeyView {
+    fn from(k: &ApiKeyRow) -> ApiKeyView {
+        ApiKeyView {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            start: k.start.clone(),
+            scopes: k
+                .scopes
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+            last_used_at: k.last_used_at.map(format_rfc3339),
+            expires_at: format_rfc3339(k.expires_at),
+            created_at: format_rfc3339(k.created_at),
+            key: None,
+        }
+    }
+}
+
+impl From<Created> for ApiKeyView {
+    fn from(c: Created) -> ApiKeyView {
+        ApiKeyView {
+            key: Some(c.key),
+            ..ApiKeyView::from(&c.row)
+        }
+    }
+}
+
+pub async fn list(app: &App, user_id: &UserId) -> Result<Vec<ApiKeyView>, AppError> {
+    Ok(keys::list_for_user(&app.db, user_id)
+        .await?
+        .iter()
+        .map(ApiKeyView::from)
+        .collect())
 }
 
 /// Revokes one of `user_id`'s keys. `false` when the user has no key with this id; revoking a
 /// revoked key is harmless (`true`, nothing written).
 pub async fn revoke(
     app: &App,
-    user_id: &str,
-    key_id: &str,
+    user_id: &UserId,
+    key_id: &ApiKeyId,
     client: &Client,
 ) -> Result<bool, AppError> {
-    if !crate::domain::ids::is_well_formed_id("key", key_id) {
-        return Ok(false);
-    }
     let Some(row) = keys::find_for_user(&app.db, user_id, key_id).await? else {
         return Ok(false);
     };
@@ -211,23 +230,18 @@ pub async fn revoke(
         return Ok(true);
     }
     let now = platform::now_secs();
-    store::batch(
-        &app.db,
-        vec![
-            keys::revoke(&app.db, key_id, now)?,
-            audit::stmt(
-                app,
-                Audit {
-                    actor: Some(user_id),
-                    action: "api_key.revoked",
-                    target_type: "api_key",
-                    target_id: key_id,
-                    ip: client.ip.as_deref(),
-                    detail: Some(json!({ "name": row.name, "start": row.start })),
-                },
-                now,
-            )?,
-        ],
+    audit::commit(
+        app,
+        vec![keys::revoke(&app.db, key_id, now)?],
+        &Audit {
+            actor: Some(user_id),
+            action: "api_key.revoked",
+            target_type: "api_key",
+            target_id: key_id.as_str(),
+            ip: client.ip.as_deref(),
+            detail: Some(json!({ "name": row.name, "start": row.start })),
+        },
+        now,
     )
     .await?;
     // The cache is keyed by key hash, which is not at hand: start this isolate's caches over.
@@ -237,7 +251,7 @@ pub async fn revoke(
 
 /// Records that a key was used (at most once a minute per key, see the store). Bookkeeping only:
 /// a failure is logged and never refuses the request that used a valid key.
-pub async fn record_use(db: &worker::d1::D1Database, key_id: &str) {
+pub async fn record_use(db: &worker::d1::D1Database, key_id: &ApiKeyId) {
     if let Err(e) = keys::touch(db, key_id, platform::now_secs()).await {
         worker::console_warn!(
             "{}",

@@ -1,49 +1,77 @@
-//! Who is calling: turns an access token or an API key into an [`Identity`]. This is the hot path
-//! of `validateToken`, so each isolate remembers, for at most `SESSION_CACHE_TTL_SECONDS`, whether a
-//! session is live (and its user active) and what an API key resolves to. That TTL is the revocation
-//! bound for other isolates; in the isolate that revokes, the entry is dropped at once.
+//! Who is calling: the one function that turns a presented credential (an access token or an API
+//! key) into an [`Identity`], used by every HTTP route, every RPC method and every future caller.
+//!
+//! This is the hot path of `validateToken`, so each isolate remembers, for at most
+//! `SESSION_CACHE_TTL_SECONDS`, whether a session is live (and its user active) and what an API key
+//! resolves to. That TTL is the revocation bound for other isolates; in the isolate that revokes, the
+//! entry is dropped at once. Token rules live in `domain::token` and here only.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::domain::api_key::{self, ApiKeyFormatError};
+use serde::Serialize;
+
+use crate::domain::api_key;
+use crate::domain::ids::{ApiKeyId, OrganizationId, SessionId, UserId};
 use crate::domain::permission::Scope;
+use crate::domain::time::format_rfc3339;
 use crate::domain::token::{self, TokenError};
-use crate::error::AppError;
+use crate::error::{AppError, Code};
 use crate::platform;
+use crate::service::sessions::SessionView;
+use crate::service::users::{self, UserView};
 use crate::service::App;
-use crate::store::api_keys::{self, KeyWithOwner};
-use crate::store::sessions;
+use crate::store;
+use crate::store::api_keys::KeyWithOwner;
 
 /// Entries kept per isolate before the caches start over (bounds memory under key-spraying).
 const MAX_CACHE_ENTRIES: usize = 10_000;
 
+/// What a caller presented.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    AccessToken(&'a str),
+    ApiKey(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// A Bearer value: API keys have their own recognisable shape; anything else is an access token.
+    pub fn bearer(presented: &'a str) -> Credential<'a> {
+        if api_key::looks_like_api_key(presented) {
+            Credential::ApiKey(presented)
+        } else {
+            Credential::AccessToken(presented)
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionRef {
-    pub id: String,
+    pub id: SessionId,
     pub expires_at: i64,
 }
 
 #[derive(Debug, Clone)]
 pub struct KeyRef {
-    pub id: String,
+    pub id: ApiKeyId,
     pub name: String,
     pub expires_at: i64,
     /// `None`: the owner's full permissions; `Some`: a ceiling.
     pub scopes: Option<Vec<Scope>>,
 }
 
+/// An authenticated caller: a person through one of their sessions, or through one of their API keys.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub role: String,
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     pub session: Option<SessionRef>,
     pub api_key: Option<KeyRef>,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 enum Liveness {
     /// With the user's current role, so a demotion reaches callers within the same bound.
     Live {
@@ -54,13 +82,13 @@ enum Liveness {
 }
 
 thread_local! {
-    static SESSIONS: RefCell<HashMap<String, (Liveness, i64)>> = RefCell::new(HashMap::new());
+    static SESSIONS: RefCell<HashMap<SessionId, (Liveness, i64)>> = RefCell::new(HashMap::new());
     /// Only keys that exist: unknown keys are not cached, so sprayed guesses cannot evict real entries.
     static KEYS: RefCell<HashMap<String, (KeyWithOwner, i64)>> = RefCell::new(HashMap::new());
 }
 
 /// Drops what this isolate remembers of a session (call after revoking it).
-pub fn forget_session(session_id: &str) {
+pub fn forget_session(session_id: &SessionId) {
     SESSIONS.with(|c| c.borrow_mut().remove(session_id));
 }
 
@@ -71,58 +99,63 @@ pub fn forget_all() {
 }
 
 /// Remembers `value` under `key` as of `now`, starting over when the cache is full (bounded memory).
-fn remember<V>(cache: &RefCell<HashMap<String, (V, i64)>>, key: &str, value: V, now: i64) {
+fn remember<K: std::hash::Hash + Eq, V>(
+    cache: &RefCell<HashMap<K, (V, i64)>>,
+    key: K,
+    value: V,
+    now: i64,
+) {
     let mut c = cache.borrow_mut();
     if c.len() >= MAX_CACHE_ENTRIES {
         c.clear();
     }
-    c.insert(key.to_owned(), (value, now));
+    c.insert(key, (value, now));
 }
 
-fn unauthorized(code: &'static str, description: &'static str) -> AppError {
-    AppError::unauthorized(code, description)
+/// The one authentication path: who presented this credential? Bookkeeping it causes (an API key's
+/// `last_used_at`) runs after the answer through `waitUntil`, never on the caller's time.
+pub async fn authenticate(app: &App, credential: Credential<'_>) -> Result<Identity, AppError> {
+    match credential {
+        Credential::AccessToken(t) => access_token(app, t).await,
+        Credential::ApiKey(k) => api_key(app, k).await,
+    }
 }
 
-pub async fn validate_access_token(app: &App, t: &str) -> Result<Identity, AppError> {
+async fn access_token(app: &App, t: &str) -> Result<Identity, AppError> {
     let now = platform::now_secs();
     let claims = token::verify_access(&app.cfg.access_keys, t, &app.cfg.issuer, now).map_err(
         |e| match e {
-            TokenError::Expired => {
-                unauthorized("token_expired", "The access token has expired; refresh it.")
-            }
-            other => unauthorized("invalid_token", "The access token is invalid.")
-                .with_detail(other.as_str()),
+            TokenError::Expired => Code::TokenExpired.err(),
+            other => Code::InvalidToken.err().with_detail(other.as_str()),
         },
     )?;
-    let role = match session_liveness(app, &claims.sid, now).await? {
+    let sid = SessionId::parse(&claims.sid)
+        .map_err(|_| Code::InvalidToken.err().with_detail("malformed_sid"))?;
+    let role = match session_liveness(app, &sid, now).await? {
         Liveness::Live { role } => role,
-        Liveness::Revoked => {
-            return Err(unauthorized(
-                "session_revoked",
-                "This session has ended; sign in again.",
-            ))
-        }
-        Liveness::UserDeactivated => {
-            return Err(unauthorized(
-                "user_deactivated",
-                "This account is deactivated.",
-            ))
-        }
+        Liveness::Revoked => return Err(Code::SessionRevoked.err()),
+        Liveness::UserDeactivated => return Err(Code::UserDeactivated.err()),
     };
     Ok(Identity {
-        user_id: claims.sub,
+        user_id: UserId::parse(&claims.sub)
+            .map_err(|_| Code::InvalidToken.err().with_detail("malformed_sub"))?,
         email: claims.email,
         role,
-        organization_id: claims.org_id,
+        organization_id: claims
+            .org_id
+            .as_deref()
+            .map(OrganizationId::parse)
+            .transpose()
+            .map_err(|_| Code::InvalidToken.err().with_detail("malformed_org_id"))?,
         session: Some(SessionRef {
-            id: claims.sid,
+            id: sid,
             expires_at: claims.exp,
         }),
         api_key: None,
     })
 }
 
-async fn session_liveness(app: &App, sid: &str, now: i64) -> Result<Liveness, AppError> {
+async fn session_liveness(app: &App, sid: &SessionId, now: i64) -> Result<Liveness, AppError> {
     let ttl = app.cfg.session_cache_ttl_secs;
     let cached = SESSIONS.with(|c| c.borrow().get(sid).cloned());
     if let Some((verdict, checked_at)) = cached {
@@ -130,89 +163,74 @@ async fn session_liveness(app: &App, sid: &str, now: i64) -> Result<Liveness, Ap
             return Ok(verdict);
         }
     }
-    let verdict = match sessions::liveness(&app.db, sid).await? {
+    let verdict = match store::sessions::liveness(&app.db, sid).await? {
         None => Liveness::Revoked,
         Some(l) if l.revoked_at.is_some() || l.expires_at <= now => Liveness::Revoked,
-        Some(l) if l.is_active == 0 => Liveness::UserDeactivated,
-        Some(l) => Liveness::Live { role: l.role },
+        Some(l) => match users::ensure_active(l.account) {
+            Ok(()) => Liveness::Live { role: l.role },
+            Err(_) => Liveness::UserDeactivated,
+        },
     };
     if ttl > 0 {
-        SESSIONS.with(|c| remember(c, sid, verdict.clone(), now));
+        SESSIONS.with(|c| remember(c, sid.clone(), verdict.clone(), now));
     }
     Ok(verdict)
 }
 
-/// Validates an API key. The second value is `Some(key id)` when `last_used_at` is due an update
-/// (at most once a minute per key); the caller does that write off the hot path.
-pub async fn validate_api_key(
-    app: &App,
-    presented: &str,
-) -> Result<(Identity, Option<String>), AppError> {
+async fn api_key(app: &App, presented: &str) -> Result<Identity, AppError> {
     let now = platform::now_secs();
     // The checksum rejects typos and truncations before any D1 query.
-    let parsed = api_key::parse(presented).map_err(|e| {
-        unauthorized("api_key_malformed", "The API key is malformed.").with_detail(match e {
-            ApiKeyFormatError::UnknownPrefix => "unknown_prefix",
-            ApiKeyFormatError::WrongLength => "wrong_length",
-            ApiKeyFormatError::InvalidCharacter => "invalid_character",
-            ApiKeyFormatError::ChecksumMismatch => "checksum_mismatch",
-        })
-    })?;
+    let parsed = api_key::parse(presented)
+        .map_err(|e| Code::ApiKeyMalformed.err().with_detail(e.as_str()))?;
     let ttl = app.cfg.session_cache_ttl_secs;
     let cached = KEYS.with(|c| c.borrow().get(&parsed.hash).cloned());
     let row = match cached {
         Some((row, checked_at)) if now - checked_at < ttl => Some(row),
         _ => {
-            let row = api_keys::find_by_hash(&app.db, &parsed.hash).await?;
+            let row = store::api_keys::find_by_hash(&app.db, &parsed.hash).await?;
             if let (Some(found), true) = (&row, ttl > 0) {
-                KEYS.with(|c| remember(c, &parsed.hash, found.clone(), now));
+                KEYS.with(|c| remember(c, parsed.hash.clone(), found.clone(), now));
             }
             row
         }
     };
-    let key =
-        row.ok_or_else(|| unauthorized("invalid_api_key", "The API key is not recognised."))?;
+    let key = row.ok_or_else(|| Code::InvalidApiKey.err())?;
     if key.revoked_at.is_some() {
-        return Err(unauthorized(
-            "api_key_revoked",
-            "The API key has been revoked.",
-        ));
+        return Err(Code::ApiKeyRevoked.err());
     }
     if key.expires_at <= now {
-        return Err(unauthorized("api_key_expired", "The API key has expired."));
+        return Err(Code::ApiKeyExpired.err());
     }
-    if key.is_active == 0 {
-        return Err(unauthorized(
-            "user_deactivated",
-            "The owner of this API key is deactivated.",
-        ));
-    }
-    let due = key.last_used_at.is_none_or(|t| now - t >= 60);
-    if due {
+    users::ensure_active(key.owner)
+        .map_err(|_| Code::UserDeactivated.with("The owner of this API key is deactivated."))?;
+    if key.last_used_at.is_none_or(|t| now - t >= 60) {
         // Remember the use so that this isolate does not write again within the minute.
         KEYS.with(|c| {
             if let Some((k, _)) = c.borrow_mut().get_mut(&parsed.hash) {
                 k.last_used_at = Some(now);
             }
         });
+        let id = key.id.clone();
+        platform::defer(async move {
+            if let Ok(db) = platform::env().d1("DB") {
+                crate::service::api_keys::record_use(&db, &id).await;
+            }
+        });
     }
     let scopes = parse_scopes(key.scopes.as_deref())?;
-    Ok((
-        Identity {
-            user_id: key.user_id,
-            email: key.email,
-            role: key.role,
-            organization_id: None,
-            session: None,
-            api_key: Some(KeyRef {
-                id: key.id.clone(),
-                name: key.name,
-                expires_at: key.expires_at,
-                scopes,
-            }),
-        },
-        due.then_some(key.id),
-    ))
+    Ok(Identity {
+        user_id: key.user_id,
+        email: key.email,
+        role: key.role,
+        organization_id: None,
+        session: None,
+        api_key: Some(KeyRef {
+            id: key.id,
+            name: key.name,
+            expires_at: key.expires_at,
+            scopes,
+        }),
+    })
 }
 
 /// Scopes are stored as a JSON array of `resource:action` strings, already validated on creation.
@@ -225,4 +243,121 @@ pub fn parse_scopes(stored: Option<&str>) -> Result<Option<Vec<Scope>>, AppError
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// The session a browser's cookies name, if either token still verifies (refresh cookie first:
+/// it outlives the access cookie). For signing out; no liveness check (revoking twice is harmless).
+pub fn session_of_cookies(
+    app: &App,
+    refresh_cookie: Option<&str>,
+    access_cookie: Option<&str>,
+) -> Option<SessionId> {
+    let cfg = &app.cfg;
+    let now = platform::now_secs();
+    let sid = refresh_cookie
+        .and_then(|t| token::verify_refresh(&cfg.refresh_keys, t, &cfg.issuer, now).ok())
+        .map(|claims| claims.sid)
+        .or_else(|| {
+            access_cookie
+                .and_then(|t| token::verify_access(&cfg.access_keys, t, &cfg.issuer, now).ok())
+                .map(|claims| claims.sid)
+        })?;
+    SessionId::parse(&sid).ok()
+}
+
+/// The API key part of an identity, as callers see it (never the key or its hash).
+#[derive(Serialize)]
+pub struct KeyRefView<'a> {
+    id: &'a ApiKeyId,
+    name: &'a str,
+    scopes: Option<Vec<String>>,
+}
+
+impl<'a> From<&'a KeyRef> for KeyRefView<'a> {
+    fn from(k: &'a KeyRef) -> Self {
+        KeyRefView {
+            id: &k.id,
+            name: &k.name,
+            scopes: k
+                .scopes
+                .as_ref()
+                .map(|s| s.iter().map(ToString::to_string).collect()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityUserView<'a> {
+    id: &'a UserId,
+    email: &'a str,
+    role: &'a str,
+    organization_id: Option<&'a OrganizationId>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionRefView<'a> {
+    id: &'a SessionId,
+    expires_at: String,
+}
+
+/// `validateToken`'s answer for a valid credential.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityView<'a> {
+    valid: bool,
+    user: IdentityUserView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<SessionRefView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<KeyRefView<'a>>,
+}
+
+impl<'a> From<&'a Identity> for IdentityView<'a> {
+    fn from(i: &'a Identity) -> Self {
+        IdentityView {
+            valid: true,
+            user: IdentityUserView {
+                id: &i.user_id,
+                email: &i.email,
+                role: &i.role,
+                organization_id: i.organization_id.as_ref(),
+            },
+            session: i.session.as_ref().map(|s| SessionRefView {
+                id: &s.id,
+                expires_at: format_rfc3339(s.expires_at),
+            }),
+            api_key: i.api_key.as_ref().map(KeyRefView::from),
+        }
+    }
+}
+
+/// `GET /auth/me`: the caller's full user record, session and key.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile<'a> {
+    pub user: UserView,
+    pub session: Option<SessionView>,
+    pub api_key: Option<KeyRefView<'a>>,
+    pub organization_id: Option<&'a OrganizationId>,
+}
+
+/// The caller's profile. The account may have been deleted since the credential was checked.
+pub async fn profile<'a>(app: &App, who: &'a Identity) -> Result<Profile<'a>, AppError> {
+    let user = store::users::find(&app.db, &who.user_id)
+        .await?
+        .ok_or_else(|| Code::InvalidToken.with("The account no longer exists."))?;
+    let session = match &who.session {
+        Some(s) => store::sessions::find(&app.db, &s.id)
+            .await?
+            .map(|row| SessionView::of(&row, Some(&s.id))),
+        None => None,
+    };
+    Ok(Profile {
+        user: UserView::from(&user),
+        session,
+        api_key: who.api_key.as_ref().map(KeyRefView::from),
+        organization_id: who.organization_id.as_ref(),
+    })
 }

@@ -11,24 +11,26 @@
 
 use serde_json::json;
 
+use crate::domain::ids::{OrganizationId, UserId};
 use crate::domain::login_flow::{self, FLOW_TTL_SECS};
 use crate::domain::return_to::ReturnTarget;
 use crate::domain::workos::{self as wos, AuthenticateResponse, AuthorizeParams};
 use crate::domain::{pkce, time};
-use crate::error::AppError;
+use crate::error::{AppError, Code, Constraint};
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::sessions::{self, Subject, TokenPair};
+use crate::service::users as user_rules;
 use crate::service::{App, Client};
-use crate::store::users::{self, UserRow};
-use crate::store::{self, flows, orgs};
+use crate::store::users::{self, User};
+use crate::store::{flows, orgs};
 use crate::workos::WorkOs;
 
 /// Options the caller may pass through to AuthKit.
 #[derive(Default)]
 pub struct AuthorizeOptions {
     pub provider: Option<String>,
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     pub screen_hint: Option<String>,
     pub login_hint: Option<String>,
 }
@@ -84,7 +86,7 @@ pub fn authorize_url(
             state,
             code_challenge: &challenge,
             provider: opts.provider.as_deref(),
-            organization_id: opts.organization_id.as_deref(),
+            organization_id: opts.organization_id.as_ref().map(OrganizationId::as_str),
             connection_id: None,
             screen_hint: opts.screen_hint.as_deref(),
             login_hint: opts.login_hint.as_deref(),
@@ -98,11 +100,7 @@ pub fn verifier_for(app: &App, pkce_seed: &str) -> String {
 }
 
 pub fn invalid_state(why: &str) -> AppError {
-    AppError::bad_request(
-        "invalid_state",
-        "The sign-in request is unknown, expired or already used; start again.",
-    )
-    .with_detail(why.to_owned())
+    Code::InvalidState.err().with_detail(why.to_owned())
 }
 
 /// Consumes the flow of `state` + `binding`: `Ok(return target)` once; an unknown (never started,
@@ -119,7 +117,7 @@ pub async fn consume_flow(app: &App, state: &str, binding: &str) -> Result<Strin
 
 pub struct SignedIn {
     pub pair: TokenPair,
-    pub user: UserRow,
+    pub user: User,
 }
 
 /// Exchanges `code` at WorkOS and signs the person in. Nothing is written unless WorkOS succeeds.
@@ -139,13 +137,19 @@ pub async fn complete(
         )
         .await?;
     // Organization facts are best effort: a sign-in never fails because a read-only sync call did.
-    let org = match auth.organization_id.as_deref() {
+    let org_id = auth
+        .organization_id
+        .as_deref()
+        .map(OrganizationId::parse)
+        .transpose()
+        .map_err(|_| AppError::internal("WorkOS answered with a malformed organization id"))?;
+    let org = match org_id {
         Some(org_id) => Some(organization_facts(&workos, &auth, org_id).await),
         None => None,
     };
     // One retry covers the race of two first sign-ins of the same new user.
     match write_sign_in(app, &auth, org.as_ref(), client).await {
-        Err(e) if store::is_foreign_key_violation(&e) => {
+        Err(e) if e.is_constraint(Constraint::ForeignKey) => {
             write_sign_in(app, &auth, org.as_ref(), client).await
         }
         other => other,
@@ -153,7 +157,7 @@ pub async fn complete(
 }
 
 struct OrgFacts {
-    id: String,
+    id: OrganizationId,
     name: String,
     membership: Option<wos::Membership>,
 }
@@ -161,20 +165,26 @@ struct OrgFacts {
 async fn organization_facts(
     workos: &WorkOs<'_>,
     auth: &AuthenticateResponse,
-    org_id: &str,
+    org_id: OrganizationId,
 ) -> OrgFacts {
-    let name = match workos.get_organization(org_id).await {
+    let name = match workos.get_organization(org_id.as_str()).await {
         Ok(o) => o.name,
         Err(e) => {
             worker::console_warn!(
                 "{}",
                 json!({"level":"warn","msg":"sign-in: organization read failed","organization_id":org_id,"error":e.describe()})
             );
-            org_id.to_owned()
+            org_id.to_string()
         }
     };
-    let membership = match workos.list_memberships(&auth.user.id, Some(org_id)).await {
-        Ok(list) => list.data.into_iter().find(|m| m.organization_id == org_id),
+    let membership = match workos
+        .list_memberships(&auth.user.id, Some(org_id.as_str()))
+        .await
+    {
+        Ok(list) => list
+            .data
+            .into_iter()
+            .find(|m| m.organization_id == org_id.as_str()),
         Err(e) => {
             worker::console_warn!(
                 "{}",
@@ -184,7 +194,7 @@ async fn organization_facts(
         }
     };
     OrgFacts {
-        id: org_id.to_owned(),
+        id: org_id,
         name,
         membership,
     }
@@ -198,15 +208,12 @@ async fn write_sign_in(
 ) -> Result<SignedIn, AppError> {
     let now = platform::now_secs();
     let existing = users::find_by_workos_id(&app.db, &auth.user.id).await?;
-    if existing.as_ref().is_some_and(|u| u.is_active == 0) {
-        return Err(AppError::forbidden(
-            "user_deactivated",
-            "This account is deactivated.",
-        ));
+    if let Some(u) = &existing {
+        user_rules::ensure_active(u.status)?;
     }
     let user_id = match &existing {
         Some(u) => u.id.clone(),
-        None => platform::new_id("usr")?,
+        None => UserId::generate(&platform::random()?),
     };
     let updated_ms = auth
         .user
@@ -251,48 +258,29 @@ async fn write_sign_in(
         user_id: &user_id,
         email: &auth.user.email,
         role: &role,
-        organization_id: org.map(|o| o.id.as_str()),
+        organization_id: org.map(|o| &o.id),
     };
     let workos_sid = wos::peek_session_id(&auth.access_token);
     let (session_stmt, pair) = sessions::open(app, &subject, client, workos_sid.as_deref(), now)?;
     stmts.push(session_stmt);
-    stmts.push(audit::stmt(
+    audit::commit(
         app,
-        Audit {
+        stmts,
+        &Audit {
             actor: Some(&user_id),
             action: "session.created",
             target_type: "session",
-            target_id: &pair.session_id,
+            target_id: pair.session_id.as_str(),
             ip: client.ip.as_deref(),
-            detail: Some(json!({ "via": "workos", "method": auth.authentication_method, "organization_id": subject.organization_id })),
+            detail: Some(
+                json!({ "via": "workos", "method": auth.authentication_method, "organization_id": subject.organization_id }),
+            ),
         },
         now,
-    )?);
-    store::batch(&app.db, stmts).await?;
+    )
+    .await?;
     let user = users::find(&app.db, &user_id)
         .await?
         .ok_or_else(|| AppError::internal("user row missing right after sign-in"))?;
     Ok(SignedIn { pair, user })
-}
-
-/// The JSON view of a user given to the user themselves and to sibling workers.
-pub fn user_view(u: &UserRow) -> serde_json::Value {
-    let name = match (&u.first_name, &u.last_name) {
-        (Some(f), Some(l)) => Some(format!("{f} {l}")),
-        (Some(f), None) => Some(f.clone()),
-        (None, Some(l)) => Some(l.clone()),
-        (None, None) => None,
-    };
-    json!({
-        "id": u.id,
-        "email": u.email,
-        "name": name,
-        "firstName": u.first_name,
-        "lastName": u.last_name,
-        "picture": u.profile_picture_url,
-        "emailVerified": u.email_verified != 0,
-        "role": u.role,
-        "lastLoginAt": u.last_login_at.map(time::format_rfc3339),
-        "createdAt": time::format_rfc3339(u.created_at),
-    })
 }

@@ -4,11 +4,13 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod health;
 pub mod identity;
 pub mod login;
 pub mod permissions;
 pub mod sessions;
 pub mod sync;
+pub mod users;
 
 use std::rc::Rc;
 

@@ -1,23 +1,27 @@
 //! The one decision "may this principal do `action` on `resource` in this organization?", used by
-//! the HTTP routes and by `checkPermission`, plus granting and revoking direct permissions. The
-//! matching rules are pure (`domain::permission`); this module only gathers the facts from D1.
+//! the HTTP routes and by `checkPermission`, plus listing, granting and revoking direct permissions.
+//! The matching rules are pure (`domain::permission`); this module only gathers the facts from D1.
 
+use serde::Serialize;
 use serde_json::json;
 
+use crate::domain::ids::{OrganizationId, PermissionId, UserId};
 use crate::domain::permission::{self, Grant, Name, Principal, Query, Scope, ADMIN_ROLE};
 use crate::domain::time::format_rfc3339;
-use crate::error::AppError;
+use crate::error::{AppError, Code, Constraint};
+use crate::input::Fields;
 use crate::platform;
 use crate::service::audit::{self, Audit};
-use crate::service::{identity, App, Client};
+use crate::service::identity::Identity;
+use crate::service::users::ActiveUser;
+use crate::service::{App, Client};
 use crate::store::permissions::{self as perms, PermissionRow};
-use crate::store::{self, users};
+use crate::store::users;
 
-/// A validated question.
+/// A validated question (or grant): a `resource:action` scope, optionally in one organization.
 pub struct Question {
-    pub resource: Name,
-    pub action: Name,
-    pub organization_id: Option<String>,
+    pub scope: Scope,
+    pub organization_id: Option<OrganizationId>,
 }
 
 fn name(field: &str, value: &str) -> Result<Name, AppError> {
@@ -29,54 +33,15 @@ fn name(field: &str, value: &str) -> Result<Name, AppError> {
     })
 }
 
-pub fn organization_id(field: &str, value: Option<&str>) -> Result<Option<String>, AppError> {
-    match value {
-        None => Ok(None),
-        Some(v)
-            if !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-        {
-            Ok(Some(v.to_owned()))
-        }
-        Some(_) => Err(AppError::invalid_field(
-            field,
-            "is not a valid organization id",
-        )),
-    }
-}
-
-/// An optional list of `resource:action` scopes in `fields[name]`.
-pub fn scopes_field(
-    fields: &crate::http::body::Fields,
-    name: &str,
-) -> Result<Option<Vec<Scope>>, AppError> {
-    let Some(list) = fields.opt_string_list(name, 50, 130)? else {
-        return Ok(None);
-    };
-    list.iter()
-        .map(|s| Scope::parse(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-        .map_err(|_| {
-            AppError::invalid_field(
-                name,
-                "must hold `resource:action` strings (a-z, 0-9, `_.-`, or `*`)",
-            )
-        })
-}
-
 impl Question {
-    pub fn parse(
-        resource: &str,
-        action: &str,
-        organization: Option<&str>,
-    ) -> Result<Question, AppError> {
+    /// Reads `resource`, `action` and `organizationId` (shared by `POST /permissions` and `checkPermission`).
+    pub fn parse(f: &Fields) -> Result<Question, AppError> {
         Ok(Question {
-            resource: name("resource", resource)?,
-            action: name("action", action)?,
-            organization_id: organization_id("organizationId", organization)?,
+            scope: Scope::new(
+                name("resource", &f.string("resource", 64)?)?,
+                name("action", &f.string("action", 64)?)?,
+            ),
+            organization_id: f.opt_organization_id("organizationId")?,
         })
     }
 }
@@ -91,40 +56,29 @@ pub struct Facts {
 /// deactivated (such a user may do nothing).
 pub async fn facts(
     app: &App,
-    user_id: &str,
-    organization_id: Option<&str>,
+    user_id: &UserId,
+    organization_id: Option<&OrganizationId>,
 ) -> Result<Option<Facts>, AppError> {
     let Some(user) = users::find(&app.db, user_id).await? else {
         return Ok(None);
     };
-    if user.is_active == 0 {
+    let Ok(user) = ActiveUser::try_from(user) else {
         return Ok(None);
-    }
-    let rows = perms::effective_grants(&app.db, user_id, organization_id).await?;
-    // Rows were validated when written; a row that no longer parses grants nothing.
-    let grants = rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(Grant {
-                scope: Scope::new(Name::parse(&r.resource).ok()?, Name::parse(&r.action).ok()?),
-                organization_id: r.organization_id,
-            })
-        })
-        .collect();
+    };
     Ok(Some(Facts {
         is_admin: user.role == ADMIN_ROLE,
-        grants,
+        grants: perms::effective_grants(&app.db, user_id, organization_id).await?,
     }))
 }
 
 /// The decision. `ceiling` is an API key's scopes (`None` for a person's own token).
 pub async fn is_allowed(
     app: &App,
-    user_id: &str,
+    user_id: &UserId,
     ceiling: Option<&[Scope]>,
     q: &Question,
 ) -> Result<bool, AppError> {
-    let Some(f) = facts(app, user_id, q.organization_id.as_deref()).await? else {
+    let Some(f) = facts(app, user_id, q.organization_id.as_ref()).await? else {
         return Ok(false);
     };
     Ok(permission::is_allowed(
@@ -134,148 +88,153 @@ pub async fn is_allowed(
             ceiling,
         },
         &Query {
-            resource: q.resource.as_str(),
-            action: q.action.as_str(),
-            organization_id: q.organization_id.as_deref(),
+            resource: q.scope.resource.as_str(),
+            action: q.scope.action.as_str(),
+            organization_id: q.organization_id.as_ref().map(OrganizationId::as_str),
         },
     ))
 }
 
 /// The decision for an authenticated caller.
-pub async fn caller_may(
-    app: &App,
-    who: &identity::Identity,
-    q: &Question,
-) -> Result<bool, AppError> {
+pub async fn caller_may(app: &App, who: &Identity, q: &Question) -> Result<bool, AppError> {
     let ceiling = who.api_key.as_ref().and_then(|k| k.scopes.as_deref());
     is_allowed(app, &who.user_id, ceiling, q).await
 }
 
 /// Refuses with 403 unless the caller may manage permissions.
-pub async fn require_manage(app: &App, who: &identity::Identity) -> Result<(), AppError> {
+pub async fn require_manage(app: &App, who: &Identity) -> Result<(), AppError> {
     let q = Question {
-        resource: name("resource", "permissions")?,
-        action: name("action", "manage")?,
+        scope: Scope::new(name("resource", "permissions")?, name("action", "manage")?),
         organization_id: None,
     };
     if caller_may(app, who, &q).await? {
         Ok(())
     } else {
-        Err(AppError::forbidden(
-            "forbidden",
-            "This requires the `permissions:manage` permission.",
-        ))
+        Err(Code::Forbidden.with("This requires the `permissions:manage` permission."))
     }
 }
 
-pub fn view(p: &PermissionRow) -> serde_json::Value {
-    json!({
-        "id": p.id,
-        "userId": p.user_id,
-        "resource": p.resource,
-        "action": p.action,
-        "organizationId": p.organization_id,
-        "grantedBy": p.granted_by,
-        "createdAt": format_rfc3339(p.created_at),
-    })
+/// The JSON view of a direct grant.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionView {
+    id: PermissionId,
+    user_id: UserId,
+    resource: String,
+    action: String,
+    organization_id: Option<OrganizationId>,
+    granted_by: Option<UserId>,
+    created_at: String,
+}
+
+impl From<&PermissionRow> for PermissionView {
+    fn from(p: &PermissionRow) -> PermissionView {
+        PermissionView {
+            id: p.id.clone(),
+            user_id: p.user_id.clone(),
+            resource: p.resource.clone(),
+            action: p.action.clone(),
+            organization_id: p.organization_id.clone(),
+            granted_by: p.granted_by.clone(),
+            created_at: format_rfc3339(p.created_at),
+        }
+    }
+}
+
+/// The direct grants of `user_id`. Anyone may list their own; anyone else's needs `permissions:manage`.
+pub async fn list(
+    app: &App,
+    who: &Identity,
+    user_id: &UserId,
+) -> Result<Vec<PermissionView>, AppError> {
+    if *user_id != who.user_id {
+        require_manage(app, who).await?;
+    }
+    Ok(perms::list_for_user(&app.db, user_id)
+        .await?
+        .iter()
+        .map(PermissionView::from)
+        .collect())
 }
 
 /// Grants `q` to `user_id`. Idempotent: an identical grant returns the existing row and `false`.
 pub async fn grant(
     app: &App,
-    actor: &str,
-    user_id: &str,
+    actor: &UserId,
+    user_id: &UserId,
     q: &Question,
     client: &Client,
-) -> Result<(PermissionRow, bool), AppError> {
+) -> Result<(PermissionView, bool), AppError> {
     if users::find(&app.db, user_id).await?.is_none() {
-        return Err(AppError::not_found(
-            "user_not_found",
-            "No user has this `userId`.",
-        ));
+        return Err(Code::UserNotFound.with("No user has this `userId`."));
     }
-    let same = || {
-        perms::find_same(
-            &app.db,
-            user_id,
-            q.resource.as_str(),
-            q.action.as_str(),
-            q.organization_id.as_deref(),
-        )
-    };
+    let same = || perms::find_same(&app.db, user_id, &q.scope, q.organization_id.as_ref());
     if let Some(existing) = same().await? {
-        return Ok((existing, false));
+        return Ok((PermissionView::from(&existing), false));
     }
     let now = platform::now_secs();
     let row = PermissionRow {
-        id: platform::new_id("perm")?,
-        user_id: user_id.to_owned(),
-        resource: q.resource.as_str().to_owned(),
-        action: q.action.as_str().to_owned(),
+        id: PermissionId::generate(&platform::random()?),
+        user_id: user_id.clone(),
+        resource: q.scope.resource.to_string(),
+        action: q.scope.action.to_string(),
         organization_id: q.organization_id.clone(),
-        granted_by: Some(actor.to_owned()),
+        granted_by: Some(actor.clone()),
         created_at: now,
     };
-    let written = store::batch(
-        &app.db,
-        vec![
-            perms::insert(&app.db, &row)?,
-            audit::stmt(
-                app,
-                Audit {
-                    actor: Some(actor),
-                    action: "permission.granted",
-                    target_type: "user",
-                    target_id: user_id,
-                    ip: client.ip.as_deref(),
-                    detail: Some(json!({ "permission_id": row.id, "scope": format!("{}:{}", row.resource, row.action), "organization_id": row.organization_id })),
-                },
-                now,
-            )?,
-        ],
+    let written = audit::commit(
+        app,
+        vec![perms::insert(&app.db, &row)?],
+        &Audit {
+            actor: Some(actor),
+            action: "permission.granted",
+            target_type: "user",
+            target_id: user_id.as_str(),
+            ip: client.ip.as_deref(),
+            detail: Some(
+                json!({ "permission_id": row.id, "scope": q.scope.to_string(), "organization_id": row.organization_id }),
+            ),
+        },
+        now,
     )
     .await;
     match written {
-        Ok(_) => Ok((row, true)),
-        Err(e) if store::is_unique_violation(&e) => {
+        Ok(_) => Ok((PermissionView::from(&row), true)),
+        Err(e) if e.is_constraint(Constraint::Unique) => {
             // A concurrent identical grant won: same answer as if it had come first.
             let existing = same().await?.ok_or(e)?;
-            Ok((existing, false))
+            Ok((PermissionView::from(&existing), false))
         }
-        Err(e) if store::is_foreign_key_violation(&e) => Err(AppError::not_found(
-            "organization_not_found",
-            "No organization has this `organizationId`.",
-        )),
+        Err(e) if e.is_constraint(Constraint::ForeignKey) => Err(Code::OrganizationNotFound.err()),
         Err(e) => Err(e),
     }
 }
 
 /// Revokes a direct grant. `false` when no grant has this id.
-pub async fn revoke(app: &App, actor: &str, id: &str, client: &Client) -> Result<bool, AppError> {
-    if !crate::domain::ids::is_well_formed_id("perm", id) {
-        return Ok(false);
-    }
+pub async fn revoke(
+    app: &App,
+    actor: &UserId,
+    id: &PermissionId,
+    client: &Client,
+) -> Result<bool, AppError> {
     let Some(row) = perms::find(&app.db, id).await? else {
         return Ok(false);
     };
     let now = platform::now_secs();
-    store::batch(
-        &app.db,
-        vec![
-            perms::delete(&app.db, id)?,
-            audit::stmt(
-                app,
-                Audit {
-                    actor: Some(actor),
-                    action: "permission.revoked",
-                    target_type: "user",
-                    target_id: &row.user_id,
-                    ip: client.ip.as_deref(),
-                    detail: Some(json!({ "permission_id": id, "scope": format!("{}:{}", row.resource, row.action), "organization_id": row.organization_id })),
-                },
-                now,
-            )?,
-        ],
+    audit::commit(
+        app,
+        vec![perms::delete(&app.db, id)?],
+        &Audit {
+            actor: Some(actor),
+            action: "permission.revoked",
+            target_type: "user",
+            target_id: row.user_id.as_str(),
+            ip: client.ip.as_deref(),
+            detail: Some(
+                json!({ "permission_id": id, "scope": format!("{}:{}", row.resource, row.action), "organization_id": row.organization_id }),
+            ),
+        },
+        now,
     )
     .await?;
     Ok(true)

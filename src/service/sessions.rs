@@ -8,34 +8,38 @@
 //! the same pair. Presenting an older id after the window is treated as theft: the session is
 //! revoked and audited (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
 
+use serde::Serialize;
 use serde_json::json;
 use worker::d1::D1PreparedStatement;
 
 use crate::domain::encoding::{b64url_encode, sha256_hex};
+use crate::domain::ids::{OrganizationId, SessionId, UserId};
+use crate::domain::time::format_rfc3339;
 use crate::domain::token::{self, AccessClaims, RefreshClaims};
-use crate::error::AppError;
+use crate::error::{AppError, Code};
 use crate::platform;
 use crate::service::audit::{self, Audit};
-use crate::service::identity;
+use crate::service::identity::{self, Identity};
+use crate::service::users::{self, ActiveUser};
 use crate::service::{App, Client};
 use crate::store::sessions::{self, NewSession, SessionRow};
-use crate::store::{self, users};
+use crate::workos::WorkOs;
 
 /// What a client receives after sign-in or refresh.
 pub struct TokenPair {
     pub token: String,
     pub refresh_token: String,
-    pub session_id: String,
+    pub session_id: SessionId,
     pub access_expires_at: i64,
     pub session_expires_at: i64,
 }
 
 /// The claims that go into an access token, read from the user row at issue time.
 pub struct Subject<'a> {
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     pub email: &'a str,
     pub role: &'a str,
-    pub organization_id: Option<&'a str>,
+    pub organization_id: Option<&'a OrganizationId>,
 }
 
 /// Prepares a new session row and its tokens; the caller puts the statement in its batch.
@@ -46,7 +50,7 @@ pub fn open(
     workos_session_id: Option<&str>,
     now: i64,
 ) -> Result<(D1PreparedStatement, TokenPair), AppError> {
-    let session_id = platform::new_id("ses")?;
+    let session_id = SessionId::generate(&platform::random()?);
     let jti = b64url_encode(&platform::random::<16>()?);
     let pair = issue(app, subject, &session_id, &jti, now)?;
     let device = client.device.clone().or_else(|| {
@@ -77,26 +81,26 @@ pub fn open(
 fn issue(
     app: &App,
     s: &Subject<'_>,
-    session_id: &str,
+    session_id: &SessionId,
     refresh_jti: &str,
     iat: i64,
 ) -> Result<TokenPair, AppError> {
     let cfg = &app.cfg;
     let access = AccessClaims {
         iss: cfg.issuer.clone(),
-        sub: s.user_id.to_owned(),
-        sid: session_id.to_owned(),
+        sub: s.user_id.to_string(),
+        sid: session_id.to_string(),
         email: s.email.to_owned(),
         role: s.role.to_owned(),
-        org_id: s.organization_id.map(str::to_owned),
+        org_id: s.organization_id.map(ToString::to_string),
         iat,
         exp: iat + cfg.access_ttl_secs,
         jti: token::derive_jti(&cfg.access_keys, "access", refresh_jti),
     };
     let refresh = RefreshClaims {
         iss: cfg.issuer.clone(),
-        sub: s.user_id.to_owned(),
-        sid: session_id.to_owned(),
+        sub: s.user_id.to_string(),
+        sid: session_id.to_string(),
         iat,
         exp: iat + cfg.refresh_ttl_secs,
         jti: refresh_jti.to_owned(),
@@ -105,18 +109,15 @@ fn issue(
     Ok(TokenPair {
         token: token::sign_access(&cfg.access_keys, &access).map_err(sign_failed)?,
         refresh_token: token::sign_refresh(&cfg.refresh_keys, &refresh).map_err(sign_failed)?,
-        session_id: session_id.to_owned(),
+        session_id: session_id.clone(),
         access_expires_at: access.exp,
         session_expires_at: refresh.exp,
     })
 }
 
+/// Every refusal of a refresh token is this one public error; the reason goes to the log only.
 fn invalid_refresh(why: &str) -> AppError {
-    AppError::unauthorized(
-        "invalid_refresh_token",
-        "The refresh token is invalid, expired or revoked; sign in again.",
-    )
-    .with_detail(why.to_owned())
+    Code::InvalidRefreshToken.err().with_detail(why.to_owned())
 }
 
 /// Exchanges a refresh token for a new pair (see the module comment for the rotation rules).
@@ -124,13 +125,14 @@ pub async fn refresh(app: &App, presented: &str, client: &Client) -> Result<Toke
     let now = platform::now_secs();
     let claims = token::verify_refresh(&app.cfg.refresh_keys, presented, &app.cfg.issuer, now)
         .map_err(|e| invalid_refresh(e.as_str()))?;
+    let sid = SessionId::parse(&claims.sid).map_err(|_| invalid_refresh("malformed_sid"))?;
     let presented_hash = sha256_hex(claims.jti.as_bytes());
     let next_jti = token::derive_jti(&app.cfg.refresh_keys, "rotate", &claims.jti);
     let next_hash = sha256_hex(next_jti.as_bytes());
 
-    let session = sessions::find(&app.db, &claims.sid)
+    let session = sessions::find(&app.db, &sid)
         .await?
-        .filter(|s| s.user_id == claims.sub)
+        .filter(|s| s.user_id.as_str() == claims.sub)
         .ok_or_else(|| invalid_refresh("unknown_session"))?;
     if session.revoked_at.is_some() {
         return Err(invalid_refresh("session_revoked"));
@@ -138,17 +140,16 @@ pub async fn refresh(app: &App, presented: &str, client: &Client) -> Result<Toke
     if session.expires_at <= now {
         return Err(invalid_refresh("session_expired"));
     }
-    let user = users::find(&app.db, &session.user_id)
+    let user: ActiveUser = crate::store::users::find(&app.db, &session.user_id)
         .await?
-        .ok_or_else(|| invalid_refresh("unknown_user"))?;
-    if user.is_active == 0 {
-        return Err(invalid_refresh("user_deactivated"));
-    }
+        .ok_or_else(|| invalid_refresh("unknown_user"))?
+        .try_into()
+        .map_err(|_| invalid_refresh("user_deactivated"))?;
     let subject = Subject {
         user_id: &user.id,
         email: &user.email,
         role: &user.role,
-        organization_id: session.organization_id.as_deref(),
+        organization_id: session.organization_id.as_ref(),
     };
 
     if session.refresh_hash == presented_hash
@@ -206,23 +207,25 @@ async fn revoke_for_reuse(
     client: &Client,
     now: i64,
 ) -> Result<(), AppError> {
-    store::batch(
-        &app.db,
-        vec![
-            sessions::revoke(&app.db, &s.id, "refresh_token_reuse", now)?,
-            audit::stmt(
-                app,
-                Audit {
-                    actor: Some(&s.user_id),
-                    action: "session.refresh_reuse_detected",
-                    target_type: "session",
-                    target_id: &s.id,
-                    ip: client.ip.as_deref(),
-                    detail: Some(json!({ "reason": "a rotated refresh token was presented after the grace window" })),
-                },
-                now,
-            )?,
-        ],
+    audit::commit(
+        app,
+        vec![sessions::revoke(
+            &app.db,
+            &s.id,
+            "refresh_token_reuse",
+            now,
+        )?],
+        &Audit {
+            actor: Some(&s.user_id),
+            action: "session.refresh_reuse_detected",
+            target_type: "session",
+            target_id: s.id.as_str(),
+            ip: client.ip.as_deref(),
+            detail: Some(
+                json!({ "reason": "a rotated refresh token was presented after the grace window" }),
+            ),
+        },
+        now,
     )
     .await?;
     identity::forget_session(&s.id);
@@ -231,66 +234,64 @@ async fn revoke_for_reuse(
 
 /// Revokes one session. `owner` restricts it to that user's sessions. Returns the session (now
 /// revoked, or already revoked: revoking twice is harmless), or `None` when there is no such
-/// session (for that owner). A malformed id answers `None` without a query.
+/// session (for that owner).
 pub async fn revoke(
     app: &App,
-    session_id: &str,
-    owner: Option<&str>,
+    session_id: &SessionId,
+    owner: Option<&UserId>,
     reason: &str,
     client: &Client,
 ) -> Result<Option<SessionRow>, AppError> {
-    if !crate::domain::ids::is_well_formed_id("ses", session_id) {
-        return Ok(None);
-    }
     let now = platform::now_secs();
     let Some(s) = sessions::find(&app.db, session_id).await? else {
         return Ok(None);
     };
-    if owner.is_some_and(|o| o != s.user_id) {
+    if owner.is_some_and(|o| *o != s.user_id) {
         return Ok(None);
     }
     if s.revoked_at.is_some() {
         return Ok(Some(s));
     }
-    store::batch(
-        &app.db,
-        vec![
-            sessions::revoke(&app.db, &s.id, reason, now)?,
-            audit::stmt(
-                app,
-                Audit {
-                    actor: owner.or(Some(&s.user_id)),
-                    action: "session.revoked",
-                    target_type: "session",
-                    target_id: &s.id,
-                    ip: client.ip.as_deref(),
-                    detail: Some(json!({ "reason": reason })),
-                },
-                now,
-            )?,
-        ],
+    audit::commit(
+        app,
+        vec![sessions::revoke(&app.db, &s.id, reason, now)?],
+        &Audit {
+            actor: owner.or(Some(&s.user_id)),
+            action: "session.revoked",
+            target_type: "session",
+            target_id: s.id.as_str(),
+            ip: client.ip.as_deref(),
+            detail: Some(json!({ "reason": reason })),
+        },
+        now,
     )
     .await?;
     identity::forget_session(&s.id);
     Ok(Some(s))
 }
 
+/// Ends the WorkOS session a sign-in came from, after the answer (best effort: ours is already revoked).
+pub fn end_workos_session_later(app: &App, workos_session_id: Option<String>) {
+    let Some(sid) = workos_session_id else { return };
+    let cfg = app.cfg.clone();
+    platform::defer(async move {
+        if let Err(e) = WorkOs::new(&cfg).revoke_session(&sid).await {
+            worker::console_warn!(
+                "{}",
+                json!({"level":"warn","msg":"workos session revoke failed","error":e.describe()})
+            );
+        }
+    });
+}
+
 /// Opens a session for an existing, active user (the `createSession` RPC).
 pub async fn create_for_user(
     app: &App,
-    user_id: &str,
+    user_id: &UserId,
     client: &Client,
 ) -> Result<TokenPair, AppError> {
     let now = platform::now_secs();
-    let user = users::find(&app.db, user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user_not_found", "No user has this id."))?;
-    if user.is_active == 0 {
-        return Err(AppError::forbidden(
-            "user_deactivated",
-            "This user is deactivated.",
-        ));
-    }
+    let user = users::find_active(app, user_id).await?;
     let subject = Subject {
         user_id: &user.id,
         email: &user.email,
@@ -298,40 +299,57 @@ pub async fn create_for_user(
         organization_id: None,
     };
     let (stmt, pair) = open(app, &subject, client, None, now)?;
-    store::batch(
-        &app.db,
-        vec![
-            stmt,
-            audit::stmt(
-                app,
-                Audit {
-                    actor: Some(&user.id),
-                    action: "session.created",
-                    target_type: "session",
-                    target_id: &pair.session_id,
-                    ip: client.ip.as_deref(),
-                    detail: Some(json!({ "via": "rpc" })),
-                },
-                now,
-            )?,
-        ],
+    audit::commit(
+        app,
+        vec![stmt],
+        &Audit {
+            actor: Some(&user.id),
+            action: "session.created",
+            target_type: "session",
+            target_id: pair.session_id.as_str(),
+            ip: client.ip.as_deref(),
+            detail: Some(json!({ "via": "rpc" })),
+        },
+        now,
     )
     .await?;
     Ok(pair)
 }
 
+/// The caller's live sessions, newest first, marking the one they are using.
+pub async fn list(app: &App, who: &Identity) -> Result<Vec<SessionView>, AppError> {
+    let rows = sessions::list_active(&app.db, &who.user_id, platform::now_secs()).await?;
+    let current = who.session.as_ref().map(|s| &s.id);
+    Ok(rows.iter().map(|s| SessionView::of(s, current)).collect())
+}
+
 /// The JSON view of a session shown to its owner (no hashes, no tokens).
-pub fn view(s: &SessionRow, current_session: Option<&str>) -> serde_json::Value {
-    use crate::domain::time::format_rfc3339 as t;
-    json!({
-        "id": s.id,
-        "device": s.device,
-        "ipAddress": s.ip_address,
-        "userAgent": s.user_agent,
-        "organizationId": s.organization_id,
-        "createdAt": t(s.created_at),
-        "lastUsedAt": t(s.last_used_at),
-        "expiresAt": t(s.expires_at),
-        "current": current_session == Some(s.id.as_str()),
-    })
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    id: SessionId,
+    device: Option<String>,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    organization_id: Option<OrganizationId>,
+    created_at: String,
+    last_used_at: String,
+    expires_at: String,
+    current: bool,
+}
+
+impl SessionView {
+    pub fn of(s: &SessionRow, current_session: Option<&SessionId>) -> SessionView {
+        SessionView {
+            id: s.id.clone(),
+            device: s.device.clone(),
+            ip_address: s.ip_address.clone(),
+            user_agent: s.user_agent.clone(),
+            organization_id: s.organization_id.clone(),
+            created_at: format_rfc3339(s.created_at),
+            last_used_at: format_rfc3339(s.last_used_at),
+            expires_at: format_rfc3339(s.expires_at),
+            current: current_session == Some(&s.id),
+        }
+    }
 }

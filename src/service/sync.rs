@@ -1,21 +1,24 @@
 //! Keeping users, organizations and memberships in step with WorkOS (the source of truth), from
-//! signed webhooks and from the Events API catch-up. Each event applies as one D1 batch together
-//! with its de-duplication row, so it lands whole or not at all, and never twice. An event older
-//! than the stored row (by WorkOS `updated_at`) is acknowledged and skipped: delivery order is not
-//! guaranteed (reference §6). Every change to someone's access is audited.
+//! signed webhooks and from the Events API catch-up. Each event is first *planned* (read what is
+//! stored, decide the statements) by one function per event family, then *applied* as one D1 batch
+//! together with its de-duplication row, so it lands whole or not at all, and never twice. An event
+//! older than the stored row (by WorkOS `updated_at`) is acknowledged and skipped: delivery order is
+//! not guaranteed (tests/fixtures/workos-api.md §6). Every change to someone's access is audited.
 
 use serde::Deserialize;
 use serde_json::json;
 use worker::d1::D1PreparedStatement;
 use worker::Env;
 
+use crate::domain::ids::{OrganizationId, UserId};
 use crate::domain::time::parse_rfc3339_ms;
 use crate::domain::workos::{Event, Membership, Organization, SessionObject, User};
-use crate::error::AppError;
+use crate::error::{AppError, Code, Constraint};
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::{identity, App};
-use crate::store::{self, api_keys, orgs, sessions, sync as cursor_store, users};
+use crate::store::tombstones::{self, Object};
+use crate::store::{self, api_keys, events, orgs, sessions, users};
 use crate::workos::WorkOs;
 
 /// Event types the catch-up asks the Events API for (the same ones the webhook handles).
@@ -68,18 +71,38 @@ impl Outcome {
     }
 }
 
+/// What one event will do.
+enum Plan {
+    Apply {
+        statements: Vec<D1PreparedStatement>,
+        /// Whether the statements change someone's access (this isolate's caches must start over).
+        access_changed: bool,
+    },
+    Skip(&'static str),
+}
+
+impl Plan {
+    fn apply(statements: Vec<D1PreparedStatement>, access_changed: bool) -> Plan {
+        Plan::Apply {
+            statements,
+            access_changed,
+        }
+    }
+}
+
 fn bad_data(event: &Event) -> AppError {
-    AppError::bad_request(
-        "invalid_event",
-        format!(
-            "The data of this `{}` event has an unexpected shape.",
-            event.event
-        ),
-    )
+    Code::InvalidEvent.with(format!(
+        "The data of this `{}` event has an unexpected shape.",
+        event.event
+    ))
 }
 
 fn data<T: for<'de> Deserialize<'de>>(event: &Event) -> Result<T, AppError> {
     serde_json::from_value(event.data.clone()).map_err(|_| bad_data(event))
+}
+
+fn organization_id(event: &Event, raw: &str) -> Result<OrganizationId, AppError> {
+    OrganizationId::parse(raw).map_err(|_| bad_data(event))
 }
 
 /// A directory-sync user (`dsync.user.*`); matched to our users by primary email.
@@ -119,135 +142,31 @@ impl DirectoryUser {
 /// Applies one event. Errors are returned (the webhook answers 5xx so WorkOS retries; the
 /// catch-up stops before this event).
 pub async fn apply(app: &App, event: &Event, source: Source) -> Result<Outcome, AppError> {
-    if store::sync::is_processed(&app.db, &event.id).await? {
+    if events::is_processed(&app.db, &event.id).await? {
         return Ok(Outcome::Duplicate);
     }
     let now = platform::now_secs();
-    let planned = match event.event.as_str() {
-        "user.created" | "user.updated" => upsert_user(app, &data::<User>(event)?, now).await?,
-        "user.deleted" => {
-            let u: User = data(event)?;
-            match users::find_by_workos_id(&app.db, &u.id).await? {
-                Some(local) => deactivate_user(app, &local.id, event, now)?,
-                None => Plan::Skip("unknown_user"),
-            }
-        }
-        "dsync.user.created" | "dsync.user.updated" | "dsync.user.deleted" => {
-            directory_user(app, event, &data::<DirectoryUser>(event)?, now).await?
-        }
-        "organization.created" | "organization.updated" => {
-            let o: Organization = data(event)?;
-            let ms = o.updated_at.as_deref().and_then(parse_rfc3339_ms);
-            let deleted = cursor_store::is_tombstoned(&app.db, &o.id).await?;
-            match orgs::find_org_updated_ms(&app.db, &o.id).await? {
-                _ if deleted => Plan::Skip("deleted"),
-                Some(Some(stored)) if ms.is_some_and(|m| m < stored) => Plan::Skip("stale"),
-                _ => Plan::Apply(
-                    vec![orgs::upsert_org(&app.db, &o.id, &o.name, ms, now)?],
-                    false,
-                ),
-            }
-        }
-        "organization.deleted" => {
-            let o: Organization = data(event)?;
-            Plan::Apply(
-                vec![
-                    orgs::delete_org(&app.db, &o.id)?,
-                    cursor_store::tombstone(&app.db, &o.id, "organization", now)?,
-                    audit_stmt(
-                        app,
-                        "organization.deleted",
-                        "organization",
-                        &o.id,
-                        event,
-                        json!({}),
-                        now,
-                    )?,
-                ],
-                true,
-            )
-        }
-        "organization_membership.created" | "organization_membership.updated" => {
-            membership(app, event, &data::<Membership>(event)?, now).await?
-        }
-        "organization_membership.deleted" => {
-            let m: Membership = data(event)?;
-            // Tombstoned even when never seen here: its create may still be in flight.
-            let mut stmts = vec![cursor_store::tombstone(
-                &app.db,
-                &m.id,
-                "organization_membership",
-                now,
-            )?];
-            if let Some(stored) = orgs::find_membership(&app.db, &m.id).await? {
-                stmts.push(orgs::delete_membership(&app.db, &m.id)?);
-                // Sessions scoped to that organization end with the membership.
-                stmts.push(sessions::revoke_for_user_in_org(
-                    &app.db,
-                    &stored.user_id,
-                    &stored.organization_id,
-                    "membership_deleted",
-                    now,
-                )?);
-                stmts.push(audit_stmt(
-                    app,
-                    "membership.deleted",
-                    "user",
-                    &stored.user_id,
-                    event,
-                    json!({ "organization_id": stored.organization_id, "role": stored.role }),
-                    now,
-                )?);
-            }
-            Plan::Apply(stmts, true)
-        }
-        "session.revoked" => {
-            let s: SessionObject = data(event)?;
-            let ids = sessions::ids_for_workos_session(&app.db, &s.id).await?;
-            if ids.is_empty() {
-                Plan::Skip("unknown_session")
-            } else {
-                let mut stmts = Vec::new();
-                for id in &ids {
-                    stmts.push(sessions::revoke(
-                        &app.db,
-                        id,
-                        "workos_session_revoked",
-                        now,
-                    )?);
-                    stmts.push(audit_stmt(
-                        app,
-                        "session.revoked",
-                        "session",
-                        id,
-                        event,
-                        json!({ "workos_session_id": s.id }),
-                        now,
-                    )?);
-                }
-                Plan::Apply(stmts, true)
-            }
-        }
-        _ => Plan::Skip("ignored_event_type"),
-    };
-    let (mut stmts, access_changed, outcome) = match planned {
-        Plan::Apply(stmts, access_changed) => (stmts, access_changed, Outcome::Applied),
+    let (mut statements, access_changed, outcome) = match plan(app, event, now).await? {
+        Plan::Apply {
+            statements,
+            access_changed,
+        } => (statements, access_changed, Outcome::Applied),
         Plan::Skip(why) => (Vec::new(), false, Outcome::Skipped(why)),
     };
     // Skipped events are recorded too, so a redelivery is answered without re-deciding.
-    stmts.push(store::sync::mark_processed(
+    statements.push(events::mark_processed(
         &app.db,
         &event.id,
         &event.event,
         source.as_str(),
         now,
     )?);
-    match store::batch(&app.db, stmts).await {
+    match store::batch(&app.db, statements).await {
         Ok(_) => {}
         // A concurrent delivery of the same event won the primary key: its effects stand, ours rolled back.
         Err(e)
-            if store::is_unique_violation(&e)
-                && store::sync::is_processed(&app.db, &event.id).await? =>
+            if e.is_constraint(Constraint::Unique)
+                && events::is_processed(&app.db, &event.id).await? =>
         {
             return Ok(Outcome::Duplicate)
         }
@@ -259,12 +178,30 @@ pub async fn apply(app: &App, event: &Event, source: Source) -> Result<Outcome, 
     Ok(outcome)
 }
 
-enum Plan {
-    /// Statements to run, and whether they change someone's access (caches must start over).
-    Apply(Vec<D1PreparedStatement>, bool),
-    Skip(&'static str),
+/// Decides what `event` does, by event family.
+async fn plan(app: &App, event: &Event, now: i64) -> Result<Plan, AppError> {
+    match event.event.as_str() {
+        "user.created" | "user.updated" => upsert_user(app, &data(event)?, now).await,
+        "user.deleted" => delete_user(app, event, &data(event)?, now).await,
+        "dsync.user.created" | "dsync.user.updated" | "dsync.user.deleted" => {
+            directory_user(app, event, &data(event)?, now).await
+        }
+        "organization.created" | "organization.updated" => {
+            upsert_organization(app, event, &data(event)?, now).await
+        }
+        "organization.deleted" => delete_organization(app, event, &data(event)?, now),
+        "organization_membership.created" | "organization_membership.updated" => {
+            membership(app, event, &data(event)?, now).await
+        }
+        "organization_membership.deleted" => {
+            delete_membership(app, event, &data(event)?, now).await
+        }
+        "session.revoked" => revoke_workos_session(app, event, &data(event)?, now).await,
+        _ => Ok(Plan::Skip("ignored_event_type")),
+    }
 }
 
+/// An audit row for an effect of `event` (no actor: WorkOS made the change).
 fn audit_stmt(
     app: &App,
     action: &str,
@@ -280,7 +217,7 @@ fn audit_stmt(
     }
     audit::stmt(
         app,
-        Audit {
+        &Audit {
             actor: None,
             action,
             target_type,
@@ -302,26 +239,29 @@ async fn upsert_user(app: &App, u: &User, now: i64) -> Result<Plan, AppError> {
     }
     let id = match &existing {
         Some(e) => e.id.clone(),
-        None => platform::new_id("usr")?,
+        None => UserId::generate(&platform::random()?),
     };
-    Ok(Plan::Apply(
+    Ok(Plan::apply(
         vec![users::upsert_from_workos(&app.db, &id, u, ms, None, now)?],
         false,
     ))
 }
 
 /// Deactivates a user and cuts off every session and API key they hold.
-fn deactivate_user(app: &App, user_id: &str, event: &Event, now: i64) -> Result<Plan, AppError> {
-    Ok(Plan::Apply(
+async fn delete_user(app: &App, event: &Event, u: &User, now: i64) -> Result<Plan, AppError> {
+    let Some(local) = users::find_by_workos_id(&app.db, &u.id).await? else {
+        return Ok(Plan::Skip("unknown_user"));
+    };
+    Ok(Plan::apply(
         vec![
-            users::deactivate(&app.db, user_id, now)?,
-            sessions::revoke_all_for_user(&app.db, user_id, "user_deleted", now)?,
-            api_keys::revoke_all_for_user(&app.db, user_id, now)?,
+            users::deactivate(&app.db, &local.id, now)?,
+            sessions::revoke_all_for_user(&app.db, &local.id, "user_deleted", now)?,
+            api_keys::revoke_all_for_user(&app.db, &local.id, now)?,
             audit_stmt(
                 app,
                 "user.deactivated",
                 "user",
-                user_id,
+                local.id.as_str(),
                 event,
                 json!({ "sessions_revoked": true, "api_keys_revoked": true }),
                 now,
@@ -348,7 +288,8 @@ async fn directory_user(
     let Some(org_id) = d.organization_id.as_deref() else {
         return Ok(Plan::Skip("no_organization"));
     };
-    let Some(membership) = orgs::find_membership_of(&app.db, &local.id, org_id).await? else {
+    let org_id = organization_id(event, org_id)?;
+    let Some(membership) = orgs::find_membership_of(&app.db, &local.id, &org_id).await? else {
         return Ok(Plan::Skip("not_an_organization_member"));
     };
     let gone = event.event == "dsync.user.deleted" || d.state.as_deref() == Some("inactive");
@@ -358,13 +299,13 @@ async fn directory_user(
         if membership.status == "inactive" {
             return Ok(Plan::Skip("already_inactive"));
         }
-        return Ok(Plan::Apply(
+        return Ok(Plan::apply(
             vec![
-                orgs::set_membership_status(&app.db, &local.id, org_id, "inactive", now)?,
+                orgs::set_membership_status(&app.db, &local.id, &org_id, "inactive", now)?,
                 sessions::revoke_for_user_in_org(
                     &app.db,
                     &local.id,
-                    org_id,
+                    &org_id,
                     "directory_deprovisioned",
                     now,
                 )?,
@@ -372,7 +313,7 @@ async fn directory_user(
                     app,
                     "membership.changed",
                     "user",
-                    &local.id,
+                    local.id.as_str(),
                     event,
                     json!({ "organization_id": org_id, "status": "inactive", "previous_status": membership.status, "via": "directory_sync" }),
                     now,
@@ -387,7 +328,7 @@ async fn directory_user(
             return Ok(Plan::Skip("stale"));
         }
     }
-    Ok(Plan::Apply(
+    Ok(Plan::apply(
         vec![users::update_names(
             &app.db,
             &local.id,
@@ -399,15 +340,124 @@ async fn directory_user(
     ))
 }
 
+async fn upsert_organization(
+    app: &App,
+    event: &Event,
+    o: &Organization,
+    now: i64,
+) -> Result<Plan, AppError> {
+    let id = organization_id(event, &o.id)?;
+    if tombstones::exists(&app.db, id.as_str()).await? {
+        return Ok(Plan::Skip("deleted"));
+    }
+    let ms = o.updated_at.as_deref().and_then(parse_rfc3339_ms);
+    if let (Some(Some(stored)), Some(ms)) = (orgs::find_org_updated_ms(&app.db, &id).await?, ms) {
+        if ms < stored {
+            return Ok(Plan::Skip("stale"));
+        }
+    }
+    Ok(Plan::apply(
+        vec![orgs::upsert_org(&app.db, &id, &o.name, ms, now)?],
+        false,
+    ))
+}
+
+fn delete_organization(
+    app: &App,
+    event: &Event,
+    o: &Organization,
+    now: i64,
+) -> Result<Plan, AppError> {
+    let id = organization_id(event, &o.id)?;
+    Ok(Plan::apply(
+        vec![
+            orgs::delete_org(&app.db, &id)?,
+            tombstones::insert(&app.db, id.as_str(), Object::Organization, now)?,
+            audit_stmt(
+                app,
+                "organization.deleted",
+                "organization",
+                id.as_str(),
+                event,
+                json!({}),
+                now,
+            )?,
+        ],
+        true,
+    ))
+}
+
+async fn delete_membership(
+    app: &App,
+    event: &Event,
+    m: &Membership,
+    now: i64,
+) -> Result<Plan, AppError> {
+    // Tombstoned even when never seen here: its create may still be in flight.
+    let mut statements = vec![tombstones::insert(&app.db, &m.id, Object::Membership, now)?];
+    if let Some(stored) = orgs::find_membership(&app.db, &m.id).await? {
+        statements.push(orgs::delete_membership(&app.db, &m.id)?);
+        // Sessions scoped to that organization end with the membership.
+        statements.push(sessions::revoke_for_user_in_org(
+            &app.db,
+            &stored.user_id,
+            &stored.organization_id,
+            "membership_deleted",
+            now,
+        )?);
+        statements.push(audit_stmt(
+            app,
+            "membership.deleted",
+            "user",
+            stored.user_id.as_str(),
+            event,
+            json!({ "organization_id": stored.organization_id, "role": stored.role }),
+            now,
+        )?);
+    }
+    Ok(Plan::apply(statements, true))
+}
+
+async fn revoke_workos_session(
+    app: &App,
+    event: &Event,
+    s: &SessionObject,
+    now: i64,
+) -> Result<Plan, AppError> {
+    let ids = sessions::ids_for_workos_session(&app.db, &s.id).await?;
+    if ids.is_empty() {
+        return Ok(Plan::Skip("unknown_session"));
+    }
+    let mut statements = Vec::new();
+    for id in &ids {
+        statements.push(sessions::revoke(
+            &app.db,
+            id,
+            "workos_session_revoked",
+            now,
+        )?);
+        statements.push(audit_stmt(
+            app,
+            "session.revoked",
+            "session",
+            id.as_str(),
+            event,
+            json!({ "workos_session_id": s.id }),
+            now,
+        )?);
+    }
+    Ok(Plan::apply(statements, true))
+}
+
 async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Result<Plan, AppError> {
-    if cursor_store::is_tombstoned(&app.db, &m.id).await?
-        || cursor_store::is_tombstoned(&app.db, &m.organization_id).await?
+    let org_id = organization_id(event, &m.organization_id)?;
+    if tombstones::exists(&app.db, &m.id).await?
+        || tombstones::exists(&app.db, org_id.as_str()).await?
     {
         return Ok(Plan::Skip("deleted"));
     }
     let ms = m.updated_at.as_deref().and_then(parse_rfc3339_ms);
-    let stored =
-        orgs::find_membership_for_workos_user(&app.db, &m.user_id, &m.organization_id).await?;
+    let stored = orgs::find_membership_for_workos_user(&app.db, &m.user_id, &org_id).await?;
     if let Some(s) = &stored {
         if let (Some(stored_ms), Some(ms)) = (s.workos_updated_ms, ms) {
             if ms < stored_ms {
@@ -415,7 +465,7 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
             }
         }
     }
-    let mut stmts = Vec::new();
+    let mut statements = Vec::new();
     // The member may never have signed in here: fetch them from WorkOS so the membership has an owner.
     let user_id = match users::find_by_workos_id(&app.db, &m.user_id).await? {
         Some(u) => u.id,
@@ -427,8 +477,8 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
                 Err(f) if f.is_not_found() => return Ok(Plan::Skip("unknown_user")),
                 Err(f) => return Err(f.into()),
             };
-            let id = platform::new_id("usr")?;
-            stmts.push(users::upsert_from_workos(
+            let id = UserId::generate(&platform::random()?);
+            statements.push(users::upsert_from_workos(
                 &app.db,
                 &id,
                 &u,
@@ -443,16 +493,16 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
         .data
         .get("organization_name")
         .and_then(|v| v.as_str())
-        .unwrap_or(&m.organization_id);
-    stmts.push(orgs::ensure_org(&app.db, &m.organization_id, name, now)?);
+        .unwrap_or(org_id.as_str());
+    statements.push(orgs::ensure_org(&app.db, &org_id, name, now)?);
     let role = m.role_slug();
     let status = m.known_status().ok_or_else(|| bad_data(event))?;
-    stmts.push(orgs::upsert_membership(
+    statements.push(orgs::upsert_membership(
         &app.db,
         &orgs::MembershipWrite {
             id: &m.id,
             user_id: &user_id,
-            organization_id: &m.organization_id,
+            organization_id: &org_id,
             role,
             status,
             updated_ms: ms,
@@ -464,23 +514,23 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
         .is_none_or(|s| s.role != role || s.status != status);
     if status != "active" {
         // Sessions scoped to an organization the person no longer actively belongs to end now.
-        stmts.push(sessions::revoke_for_user_in_org(
+        statements.push(sessions::revoke_for_user_in_org(
             &app.db,
             &user_id,
-            &m.organization_id,
+            &org_id,
             "membership_inactive",
             now,
         )?);
     }
     if changed {
-        stmts.push(audit_stmt(
+        statements.push(audit_stmt(
             app,
             "membership.changed",
             "user",
-            &user_id,
+            user_id.as_str(),
             event,
             json!({
-                "organization_id": m.organization_id,
+                "organization_id": org_id,
                 "role": role,
                 "status": status,
                 "previous_role": stored.as_ref().map(|s| s.role.clone()),
@@ -489,7 +539,7 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
             now,
         )?);
     }
-    Ok(Plan::Apply(stmts, changed || status != "active"))
+    Ok(Plan::apply(statements, changed || status != "active"))
 }
 
 /// What one catch-up run did.
@@ -506,7 +556,7 @@ pub struct CatchUp {
 pub async fn catch_up(app: &App, max_pages: u32) -> Result<CatchUp, AppError> {
     let workos = WorkOs::new(&app.cfg);
     let mut summary = CatchUp {
-        cursor: cursor_store::cursor(&app.db).await?,
+        cursor: events::cursor(&app.db).await?,
         ..CatchUp::default()
     };
     for _ in 0..max_pages {
@@ -520,8 +570,7 @@ pub async fn catch_up(app: &App, max_pages: u32) -> Result<CatchUp, AppError> {
             .is_some();
         let empty = page.data.is_empty();
         for event in &page.data {
-            let outcome = apply(app, event, Source::EventsApi).await;
-            match outcome {
+            match apply(app, event, Source::EventsApi).await {
                 Ok(Outcome::Applied) => summary.applied += 1,
                 Ok(Outcome::Duplicate) => summary.duplicates += 1,
                 Ok(Outcome::Skipped(_)) => summary.skipped += 1,
@@ -542,7 +591,7 @@ pub async fn catch_up(app: &App, max_pages: u32) -> Result<CatchUp, AppError> {
 
 async fn save_cursor(app: &App, s: &CatchUp) -> Result<(), AppError> {
     match &s.cursor {
-        Some(c) => cursor_store::set_cursor(&app.db, c, platform::now_secs()).await,
+        Some(c) => events::set_cursor(&app.db, c, platform::now_secs()).await,
         None => Ok(()),
     }
 }

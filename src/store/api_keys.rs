@@ -5,11 +5,14 @@ use serde::Deserialize;
 use worker::d1::{D1Database, D1PreparedStatement};
 use worker::query;
 
+use crate::domain::account::AccountStatus;
+use crate::domain::ids::{ApiKeyId, UserId};
 use crate::error::AppError;
 
+/// A key as its owner may see it (never the hash).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiKeyRow {
-    pub id: String,
+    pub id: ApiKeyId,
     pub name: String,
     pub prefix: String,
     pub start: String,
@@ -21,10 +24,10 @@ pub struct ApiKeyRow {
 }
 
 /// A key joined with the facts about its owner that authentication needs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct KeyWithOwner {
-    pub id: String,
-    pub user_id: String,
+    pub id: ApiKeyId,
+    pub user_id: UserId,
     pub name: String,
     pub scopes: Option<String>,
     pub last_used_at: Option<i64>,
@@ -32,15 +35,46 @@ pub struct KeyWithOwner {
     pub revoked_at: Option<i64>,
     pub email: String,
     pub role: String,
-    pub is_active: i64,
+    pub owner: AccountStatus,
+}
+
+#[derive(Deserialize)]
+struct KeyWithOwnerRow {
+    id: ApiKeyId,
+    user_id: UserId,
+    name: String,
+    scopes: Option<String>,
+    last_used_at: Option<i64>,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    email: String,
+    role: String,
+    is_active: i64,
+}
+
+impl From<KeyWithOwnerRow> for KeyWithOwner {
+    fn from(r: KeyWithOwnerRow) -> KeyWithOwner {
+        KeyWithOwner {
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            scopes: r.scopes,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            email: r.email,
+            role: r.role,
+            owner: AccountStatus::from_flag(r.is_active),
+        }
+    }
 }
 
 const COLUMNS: &str =
     "id, user_id, name, prefix, start, scopes, last_used_at, expires_at, revoked_at, created_at";
 
 pub struct NewKey<'a> {
-    pub id: &'a str,
-    pub user_id: &'a str,
+    pub id: &'a ApiKeyId,
+    pub user_id: &'a UserId,
     pub name: &'a str,
     pub key_hash: &'a str,
     pub prefix: &'a str,
@@ -55,8 +89,8 @@ pub fn insert(db: &D1Database, k: &NewKey<'_>) -> Result<D1PreparedStatement, Ap
         db,
         "INSERT INTO api_keys (id, user_id, name, key_hash, prefix, start, scopes, expires_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-        k.id,
-        k.user_id,
+        k.id.as_str(),
+        k.user_id.as_str(),
         k.name,
         k.key_hash,
         k.prefix,
@@ -71,7 +105,7 @@ pub async fn find_by_hash(
     db: &D1Database,
     key_hash: &str,
 ) -> Result<Option<KeyWithOwner>, AppError> {
-    super::first(query!(
+    super::first_as::<KeyWithOwnerRow, _>(query!(
         db,
         "SELECT k.id, k.user_id, k.name, k.scopes, k.last_used_at, k.expires_at, k.revoked_at,
                 u.email, u.role, u.is_active
@@ -82,60 +116,60 @@ pub async fn find_by_hash(
 }
 
 /// The owner's keys that are not revoked, newest first.
-pub async fn list_for_user(db: &D1Database, user_id: &str) -> Result<Vec<ApiKeyRow>, AppError> {
+pub async fn list_for_user(db: &D1Database, user_id: &UserId) -> Result<Vec<ApiKeyRow>, AppError> {
     super::all(query!(
         db,
         &format!(
             "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL
              ORDER BY created_at DESC, id DESC LIMIT 200"
         ),
-        user_id
+        user_id.as_str()
     )?)
     .await
 }
 
 pub async fn find_for_user(
     db: &D1Database,
-    user_id: &str,
-    id: &str,
+    user_id: &UserId,
+    id: &ApiKeyId,
 ) -> Result<Option<ApiKeyRow>, AppError> {
     super::first(query!(
         db,
         &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1 AND user_id = ?2"),
-        id,
-        user_id
+        id.as_str(),
+        user_id.as_str()
     )?)
     .await
 }
 
-pub fn revoke(db: &D1Database, id: &str, now: i64) -> Result<D1PreparedStatement, AppError> {
+pub fn revoke(db: &D1Database, id: &ApiKeyId, now: i64) -> Result<D1PreparedStatement, AppError> {
     Ok(query!(
         db,
         "UPDATE api_keys SET revoked_at = ?2, updated_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        id,
+        id.as_str(),
         now
     )?)
 }
 
 pub fn revoke_all_for_user(
     db: &D1Database,
-    user_id: &str,
+    user_id: &UserId,
     now: i64,
 ) -> Result<D1PreparedStatement, AppError> {
     Ok(query!(
         db,
         "UPDATE api_keys SET revoked_at = ?2, updated_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
-        user_id,
+        user_id.as_str(),
         now
     )?)
 }
 
 /// Records use at most once a minute per key (the WHERE makes frequent calls no-ops).
-pub async fn touch(db: &D1Database, id: &str, now: i64) -> Result<(), AppError> {
+pub async fn touch(db: &D1Database, id: &ApiKeyId, now: i64) -> Result<(), AppError> {
     super::run(query!(
         db,
         "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2 - 60)",
-        id,
+        id.as_str(),
         now
     )?)
     .await

@@ -4,12 +4,13 @@
 use worker::d1::{D1Database, D1PreparedStatement};
 use worker::query;
 
+use crate::domain::ids::{AuditId, UserId};
 use crate::error::AppError;
 
 pub struct AuditEvent<'a> {
-    pub id: &'a str,
+    pub id: &'a AuditId,
     pub at: i64,
-    pub actor_user_id: Option<&'a str>,
+    pub actor_user_id: Option<&'a UserId>,
     pub action: &'a str,
     pub target_type: &'a str,
     pub target_id: &'a str,
@@ -23,9 +24,9 @@ pub fn insert(db: &D1Database, e: &AuditEvent<'_>) -> Result<D1PreparedStatement
         db,
         "INSERT INTO audit_events (id, at, actor_user_id, action, target_type, target_id, ip_address, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        e.id,
+        e.id.as_str(),
         e.at,
-        e.actor_user_id,
+        e.actor_user_id.map(UserId::as_str),
         e.action,
         e.target_type,
         e.target_id,

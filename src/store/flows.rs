@@ -1,6 +1,7 @@
-//! The `login_flows` table: one row per started sign-in, keyed by the SHA-256 of its `state`, holding
-//! the validated return target. Consuming a flow deletes it in the same statement, so a state is
-//! single-use even under concurrent callbacks.
+//! The `login_flows` table: one row per started sign-in, keyed by the flow key (SHA-256 of its `state`
+//! and of the browser binding, see `domain::login_flow::flow_key`), holding the validated return
+//! target. Consuming a flow deletes it in the same statement, so a flow is single-use even under
+//! concurrent callbacks.
 
 use serde::Deserialize;
 use worker::d1::D1Database;
@@ -16,7 +17,7 @@ pub struct Flow {
 
 pub async fn insert(
     db: &D1Database,
-    state_hash: &str,
+    flow_key: &str,
     return_to: &str,
     now: i64,
     expires_at: i64,
@@ -29,7 +30,7 @@ pub async fn insert(
             query!(
                 db,
                 "INSERT INTO login_flows (state_hash, return_to, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                state_hash,
+                flow_key,
                 return_to,
                 now,
                 expires_at
@@ -41,11 +42,11 @@ pub async fn insert(
 }
 
 /// Deletes and returns the flow: the first caller gets it, every later one gets `None`.
-pub async fn consume(db: &D1Database, state_hash: &str) -> Result<Option<Flow>, AppError> {
+pub async fn consume(db: &D1Database, flow_key: &str) -> Result<Option<Flow>, AppError> {
     super::first(query!(
         db,
         "DELETE FROM login_flows WHERE state_hash = ?1 RETURNING return_to, expires_at",
-        state_hash
+        flow_key
     )?)
     .await
 }

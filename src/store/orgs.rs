@@ -5,12 +5,13 @@ use serde::Deserialize;
 use worker::d1::{D1Database, D1PreparedStatement};
 use worker::query;
 
+use crate::domain::ids::{OrganizationId, UserId};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct MembershipRow {
-    pub user_id: String,
-    pub organization_id: String,
+    pub user_id: UserId,
+    pub organization_id: OrganizationId,
     pub role: String,
     pub status: String,
     pub workos_updated_ms: Option<i64>,
@@ -18,7 +19,7 @@ pub struct MembershipRow {
 
 pub async fn find_org_updated_ms(
     db: &D1Database,
-    id: &str,
+    id: &OrganizationId,
 ) -> Result<Option<Option<i64>>, AppError> {
     #[derive(Deserialize)]
     struct Row {
@@ -27,7 +28,7 @@ pub async fn find_org_updated_ms(
     let row: Option<Row> = super::first(query!(
         db,
         "SELECT workos_updated_ms FROM organizations WHERE id = ?1",
-        id
+        id.as_str()
     )?)
     .await?;
     Ok(row.map(|r| r.workos_updated_ms))
@@ -36,7 +37,7 @@ pub async fn find_org_updated_ms(
 /// Inserts or updates an organization unless the stored version is newer.
 pub fn upsert_org(
     db: &D1Database,
-    id: &str,
+    id: &OrganizationId,
     name: &str,
     updated_ms: Option<i64>,
     now: i64,
@@ -49,7 +50,7 @@ pub fn upsert_org(
            updated_at = excluded.updated_at
          WHERE organizations.workos_updated_ms IS NULL OR excluded.workos_updated_ms IS NULL
             OR excluded.workos_updated_ms >= organizations.workos_updated_ms",
-        id,
+        id.as_str(),
         name,
         updated_ms,
         now
@@ -59,7 +60,7 @@ pub fn upsert_org(
 /// Makes sure an organization row exists without touching a known one (memberships may arrive first).
 pub fn ensure_org(
     db: &D1Database,
-    id: &str,
+    id: &OrganizationId,
     name: &str,
     now: i64,
 ) -> Result<D1PreparedStatement, AppError> {
@@ -67,15 +68,19 @@ pub fn ensure_org(
         db,
         "INSERT INTO organizations (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT (id) DO NOTHING",
-        id,
+        id.as_str(),
         name,
         now
     )?)
 }
 
 /// Deleting an organization cascades to its memberships, org-scoped grants and org-scoped sessions.
-pub fn delete_org(db: &D1Database, id: &str) -> Result<D1PreparedStatement, AppError> {
-    Ok(query!(db, "DELETE FROM organizations WHERE id = ?1", id)?)
+pub fn delete_org(db: &D1Database, id: &OrganizationId) -> Result<D1PreparedStatement, AppError> {
+    Ok(query!(
+        db,
+        "DELETE FROM organizations WHERE id = ?1",
+        id.as_str()
+    )?)
 }
 
 pub async fn find_membership(db: &D1Database, id: &str) -> Result<Option<MembershipRow>, AppError> {
@@ -90,15 +95,15 @@ pub async fn find_membership(db: &D1Database, id: &str) -> Result<Option<Members
 /// The membership of one of our users in an organization.
 pub async fn find_membership_of(
     db: &D1Database,
-    user_id: &str,
-    organization_id: &str,
+    user_id: &UserId,
+    organization_id: &OrganizationId,
 ) -> Result<Option<MembershipRow>, AppError> {
     super::first(query!(
         db,
         "SELECT user_id, organization_id, role, status, workos_updated_ms FROM organization_memberships
          WHERE user_id = ?1 AND organization_id = ?2",
-        user_id,
-        organization_id
+        user_id.as_str(),
+        organization_id.as_str()
     )?)
     .await
 }
@@ -107,7 +112,7 @@ pub async fn find_membership_of(
 pub async fn find_membership_for_workos_user(
     db: &D1Database,
     workos_user_id: &str,
-    organization_id: &str,
+    organization_id: &OrganizationId,
 ) -> Result<Option<MembershipRow>, AppError> {
     super::first(query!(
         db,
@@ -115,15 +120,15 @@ pub async fn find_membership_for_workos_user(
          FROM organization_memberships m JOIN users u ON u.id = m.user_id
          WHERE u.workos_id = ?1 AND m.organization_id = ?2",
         workos_user_id,
-        organization_id
+        organization_id.as_str()
     )?)
     .await
 }
 
 pub struct MembershipWrite<'a> {
     pub id: &'a str,
-    pub user_id: &'a str,
-    pub organization_id: &'a str,
+    pub user_id: &'a UserId,
+    pub organization_id: &'a OrganizationId,
     pub role: &'a str,
     pub status: &'a str,
     pub updated_ms: Option<i64>,
@@ -147,8 +152,8 @@ pub fn upsert_membership(
          WHERE organization_memberships.workos_updated_ms IS NULL OR excluded.workos_updated_ms IS NULL
             OR excluded.workos_updated_ms >= organization_memberships.workos_updated_ms",
         m.id,
-        m.user_id,
-        m.organization_id,
+        m.user_id.as_str(),
+        m.organization_id.as_str(),
         m.role,
         m.status,
         m.updated_ms,
@@ -167,16 +172,16 @@ pub fn delete_membership(db: &D1Database, id: &str) -> Result<D1PreparedStatemen
 /// Sets the status of a user's membership in an organization (directory sync deprovisioning).
 pub fn set_membership_status(
     db: &D1Database,
-    user_id: &str,
-    organization_id: &str,
+    user_id: &UserId,
+    organization_id: &OrganizationId,
     status: &str,
     now: i64,
 ) -> Result<D1PreparedStatement, AppError> {
     Ok(query!(
         db,
         "UPDATE organization_memberships SET status = ?3, updated_at = ?4 WHERE user_id = ?1 AND organization_id = ?2",
-        user_id,
-        organization_id,
+        user_id.as_str(),
+        organization_id.as_str(),
         status,
         now
     )?)

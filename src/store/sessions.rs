@@ -6,13 +6,16 @@ use serde::Deserialize;
 use worker::d1::{D1Database, D1PreparedStatement};
 use worker::query;
 
+use crate::domain::account::AccountStatus;
+use crate::domain::ids::{OrganizationId, SessionId, UserId};
 use crate::error::AppError;
 
+/// A session row (rows this worker wrote, so the ids deserialize without re-checking).
 #[derive(Debug, Clone, Deserialize)]
 pub struct SessionRow {
-    pub id: String,
-    pub user_id: String,
-    pub organization_id: Option<String>,
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub organization_id: Option<OrganizationId>,
     pub refresh_hash: String,
     pub previous_refresh_hash: Option<String>,
     pub rotated_at: Option<i64>,
@@ -30,9 +33,9 @@ const COLUMNS: &str = "id, user_id, organization_id, refresh_hash, previous_refr
                        ip_address, user_agent, workos_session_id, created_at, last_used_at, expires_at, revoked_at";
 
 pub struct NewSession<'a> {
-    pub id: &'a str,
-    pub user_id: &'a str,
-    pub organization_id: Option<&'a str>,
+    pub id: &'a SessionId,
+    pub user_id: &'a UserId,
+    pub organization_id: Option<&'a OrganizationId>,
     pub refresh_hash: &'a str,
     pub device: Option<&'a str>,
     pub ip_address: Option<&'a str>,
@@ -48,9 +51,9 @@ pub fn insert(db: &D1Database, s: &NewSession<'_>) -> Result<D1PreparedStatement
         "INSERT INTO sessions (id, user_id, organization_id, refresh_hash, rotated_at, device, ip_address,
                                user_agent, workos_session_id, created_at, last_used_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?5, ?5, ?10)",
-        s.id,
-        s.user_id,
-        s.organization_id,
+        s.id.as_str(),
+        s.user_id.as_str(),
+        s.organization_id.map(OrganizationId::as_str),
         s.refresh_hash,
         s.now,
         s.device,
@@ -61,11 +64,11 @@ pub fn insert(db: &D1Database, s: &NewSession<'_>) -> Result<D1PreparedStatement
     )?)
 }
 
-pub async fn find(db: &D1Database, id: &str) -> Result<Option<SessionRow>, AppError> {
+pub async fn find(db: &D1Database, id: &SessionId) -> Result<Option<SessionRow>, AppError> {
     super::first(query!(
         db,
         &format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"),
-        id
+        id.as_str()
     )?)
     .await
 }
@@ -74,7 +77,7 @@ pub async fn find(db: &D1Database, id: &str) -> Result<Option<SessionRow>, AppEr
 /// presents the current refresh id of a live session.
 pub async fn rotate(
     db: &D1Database,
-    id: &str,
+    id: &SessionId,
     expected_hash: &str,
     new_hash: &str,
     now: i64,
@@ -85,7 +88,7 @@ pub async fn rotate(
         "UPDATE sessions SET previous_refresh_hash = refresh_hash, refresh_hash = ?3, rotated_at = ?4,
                              last_used_at = ?4, expires_at = ?5
          WHERE id = ?1 AND refresh_hash = ?2 AND revoked_at IS NULL AND expires_at > ?4",
-        id,
+        id.as_str(),
         expected_hash,
         new_hash,
         now,
@@ -98,7 +101,7 @@ pub async fn rotate(
 /// Live sessions of a user, newest first.
 pub async fn list_active(
     db: &D1Database,
-    user_id: &str,
+    user_id: &UserId,
     now: i64,
 ) -> Result<Vec<SessionRow>, AppError> {
     super::all(query!(
@@ -107,7 +110,7 @@ pub async fn list_active(
             "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
              ORDER BY created_at DESC, id DESC LIMIT 100"
         ),
-        user_id,
+        user_id.as_str(),
         now
     )?)
     .await
@@ -116,14 +119,14 @@ pub async fn list_active(
 /// Revokes one session; revoking twice keeps the first time and reason.
 pub fn revoke(
     db: &D1Database,
-    id: &str,
+    id: &SessionId,
     reason: &str,
     now: i64,
 ) -> Result<D1PreparedStatement, AppError> {
     Ok(query!(
         db,
         "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
-        id,
+        id.as_str(),
         now,
         reason
     )?)
@@ -131,14 +134,14 @@ pub fn revoke(
 
 pub fn revoke_all_for_user(
     db: &D1Database,
-    user_id: &str,
+    user_id: &UserId,
     reason: &str,
     now: i64,
 ) -> Result<D1PreparedStatement, AppError> {
     Ok(query!(
         db,
         "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE user_id = ?1 AND revoked_at IS NULL",
-        user_id,
+        user_id.as_str(),
         now,
         reason
     )?)
@@ -148,10 +151,10 @@ pub fn revoke_all_for_user(
 pub async fn ids_for_workos_session(
     db: &D1Database,
     workos_session_id: &str,
-) -> Result<Vec<String>, AppError> {
+) -> Result<Vec<SessionId>, AppError> {
     #[derive(Deserialize)]
     struct Id {
-        id: String,
+        id: SessionId,
     }
     let rows: Vec<Id> = super::all(query!(
         db,
@@ -163,20 +166,39 @@ pub async fn ids_for_workos_session(
 }
 
 /// What the hot path needs to know to trust an access token: is the session live and its user active?
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Liveness {
     pub revoked_at: Option<i64>,
     pub expires_at: i64,
-    pub is_active: i64,
+    pub account: AccountStatus,
     pub role: String,
 }
 
-pub async fn liveness(db: &D1Database, id: &str) -> Result<Option<Liveness>, AppError> {
-    super::first(query!(
+#[derive(Deserialize)]
+struct LivenessRow {
+    revoked_at: Option<i64>,
+    expires_at: i64,
+    is_active: i64,
+    role: String,
+}
+
+impl From<LivenessRow> for Liveness {
+    fn from(r: LivenessRow) -> Liveness {
+        Liveness {
+            revoked_at: r.revoked_at,
+            expires_at: r.expires_at,
+            account: AccountStatus::from_flag(r.is_active),
+            role: r.role,
+        }
+    }
+}
+
+pub async fn liveness(db: &D1Database, id: &SessionId) -> Result<Option<Liveness>, AppError> {
+    super::first_as::<LivenessRow, _>(query!(
         db,
         "SELECT s.revoked_at, s.expires_at, u.is_active, u.role FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id = ?1",
-        id
+        id.as_str()
     )?)
     .await
 }
@@ -184,8 +206,8 @@ pub async fn liveness(db: &D1Database, id: &str) -> Result<Option<Liveness>, App
 /// Revokes a user's sessions scoped to one organization (their membership there ended).
 pub fn revoke_for_user_in_org(
     db: &D1Database,
-    user_id: &str,
-    organization_id: &str,
+    user_id: &UserId,
+    organization_id: &OrganizationId,
     reason: &str,
     now: i64,
 ) -> Result<D1PreparedStatement, AppError> {
@@ -193,8 +215,8 @@ pub fn revoke_for_user_in_org(
         db,
         "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4
          WHERE user_id = ?1 AND organization_id = ?2 AND revoked_at IS NULL",
-        user_id,
-        organization_id,
+        user_id.as_str(),
+        organization_id.as_str(),
         now,
         reason
     )?)

@@ -5,45 +5,90 @@ use serde::Deserialize;
 use worker::d1::{D1Database, D1PreparedStatement};
 use worker::query;
 
+use crate::domain::account::AccountStatus;
+use crate::domain::ids::UserId;
 use crate::domain::workos::User as WorkosUser;
 use crate::error::AppError;
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct UserRow {
-    pub id: String,
+/// A user as the services see it: the `is_active` flag is already an [`AccountStatus`].
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
     pub email: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    pub profile_picture_url: Option<String>,
-    pub email_verified: i64,
+    pub picture: Option<String>,
+    pub email_verified: bool,
     pub role: String,
-    pub is_active: i64,
+    pub status: AccountStatus,
     pub last_login_at: Option<i64>,
     pub workos_updated_ms: Option<i64>,
     pub created_at: i64,
 }
 
-const COLUMNS: &str =
-    "id, workos_id, email, first_name, last_name, profile_picture_url, email_verified, \
-                       role, is_active, last_login_at, workos_updated_ms, created_at, updated_at";
+#[derive(Deserialize)]
+struct Row {
+    id: UserId,
+    email: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    profile_picture_url: Option<String>,
+    email_verified: i64,
+    role: String,
+    is_active: i64,
+    last_login_at: Option<i64>,
+    workos_updated_ms: Option<i64>,
+    created_at: i64,
+}
 
-pub async fn find(db: &D1Database, id: &str) -> Result<Option<UserRow>, AppError> {
-    super::first(query!(
+impl From<Row> for User {
+    fn from(r: Row) -> User {
+        User {
+            id: r.id,
+            email: r.email,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            picture: r.profile_picture_url,
+            email_verified: r.email_verified != 0,
+            role: r.role,
+            status: AccountStatus::from_flag(r.is_active),
+            last_login_at: r.last_login_at,
+            workos_updated_ms: r.workos_updated_ms,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "id, email, first_name, last_name, profile_picture_url, email_verified, role, \
+                       is_active, last_login_at, workos_updated_ms, created_at";
+
+pub async fn find(db: &D1Database, id: &UserId) -> Result<Option<User>, AppError> {
+    super::first_as::<Row, _>(query!(
         db,
         &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
-        id
+        id.as_str()
     )?)
     .await
 }
 
-pub async fn find_by_workos_id(
-    db: &D1Database,
-    workos_id: &str,
-) -> Result<Option<UserRow>, AppError> {
-    super::first(query!(
+pub async fn find_by_workos_id(db: &D1Database, workos_id: &str) -> Result<Option<User>, AppError> {
+    super::first_as::<Row, _>(query!(
         db,
         &format!("SELECT {COLUMNS} FROM users WHERE workos_id = ?1"),
         workos_id
+    )?)
+    .await
+}
+
+/// The oldest user with this email, compared case-insensitively (served by the NOCASE index).
+pub async fn find_by_email(db: &D1Database, email: &str) -> Result<Option<User>, AppError> {
+    super::first_as::<Row, _>(query!(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM users WHERE email = ?1 COLLATE NOCASE ORDER BY created_at LIMIT 1"
+        ),
+        email
     )?)
     .await
 }
@@ -54,7 +99,7 @@ pub async fn find_by_workos_id(
 /// version never overwrites a newer one).
 pub fn upsert_from_workos(
     db: &D1Database,
-    new_id: &str,
+    new_id: &UserId,
     u: &WorkosUser,
     updated_ms: Option<i64>,
     login_at: Option<i64>,
@@ -73,7 +118,7 @@ pub fn upsert_from_workos(
            updated_at = excluded.updated_at
          WHERE users.workos_updated_ms IS NULL OR excluded.workos_updated_ms IS NULL
             OR excluded.workos_updated_ms >= users.workos_updated_ms",
-        new_id,
+        new_id.as_str(),
         &u.id,
         &u.email,
         &u.first_name,
@@ -87,28 +132,19 @@ pub fn upsert_from_workos(
 }
 
 /// Deactivates a user (WorkOS deleted them); the row stays so audit and foreign keys keep meaning.
-pub fn deactivate(db: &D1Database, id: &str, now: i64) -> Result<D1PreparedStatement, AppError> {
+pub fn deactivate(db: &D1Database, id: &UserId, now: i64) -> Result<D1PreparedStatement, AppError> {
     Ok(query!(
         db,
         "UPDATE users SET is_active = 0, updated_at = ?2 WHERE id = ?1",
-        id,
+        id.as_str(),
         now
     )?)
-}
-
-pub async fn find_by_email(db: &D1Database, email: &str) -> Result<Option<UserRow>, AppError> {
-    super::first(query!(
-        db,
-        &format!("SELECT {COLUMNS} FROM users WHERE email = ?1 COLLATE NOCASE ORDER BY created_at LIMIT 1"),
-        email
-    )?)
-    .await
 }
 
 /// Directory sync may rename a person; email and WorkOS-owned fields stay with AuthKit events.
 pub fn update_names(
     db: &D1Database,
-    id: &str,
+    id: &UserId,
     first_name: Option<&str>,
     last_name: Option<&str>,
     now: i64,
@@ -117,7 +153,7 @@ pub fn update_names(
         db,
         "UPDATE users SET first_name = COALESCE(?2, first_name), last_name = COALESCE(?3, last_name), updated_at = ?4
          WHERE id = ?1",
-        id,
+        id.as_str(),
         first_name,
         last_name,
         now

@@ -278,11 +278,11 @@ test('an expired key answers 401 api_key_expired', async () => {
   assert.equal((await gw.json()).error, 'api_key_expired');
 });
 
-test('a key whose owner is deactivated answers 401 user_deactivated', async () => {
+test('a key whose owner is deactivated answers 403 user_deactivated', async () => {
   const gone = await jsonLogin(env, { email: 'gone@example.test' });
   const created = await createKey(gone.token, { name: 'orphan' });
   await env.query('UPDATE users SET is_active = 0 WHERE id = ?', gone.user.id);
-  expectError(await me(created.key), 401, 'user_deactivated');
+  await expectError(await me(created.key), 403, 'user_deactivated');
   assert.deepEqual((await env.rpc('validateToken', created.key)).result, { valid: false, error: 'user_deactivated' });
 });
 

@@ -345,10 +345,10 @@ test('a deactivated user is refused on a fresh session at once and on a cached o
   const fresh = await signIn({ email });
   assert.equal((await me(cached.token)).status, 200); // cached live
   await env.query('UPDATE users SET is_active = 0 WHERE id = ?', cached.user.id);
-  await expectError(await me(fresh.token), 401, 'user_deactivated', 'fresh session');
+  await expectError(await me(fresh.token), 403, 'user_deactivated', 'fresh session');
   await expectError(await refreshBody(fresh.refreshToken), 401, 'invalid_refresh_token', 'refresh of a deactivated user');
   await sleep(2100);
-  await expectError(await me(cached.token), 401, 'user_deactivated', 'cached session after TTL');
+  await expectError(await me(cached.token), 403, 'user_deactivated', 'cached session after TTL');
   const answer = await env.rpc('validateToken', cached.token);
   assert.equal(answer.ok, true, JSON.stringify(answer));
   assert.equal(answer.result.valid, false, JSON.stringify(answer));

@@ -1,4 +1,4 @@
-// WorkOS sync: signed webhooks (reference §6) and the cron catch-up over the Events API (§7) keep
+// WorkOS sync: signed webhooks (tests/fixtures/workos-api.md §6) and the cron catch-up over the Events API (§7) keep
 // users, organizations, memberships and sessions in step with WorkOS. Every event here is signed by
 // the WorkOS stand-in (or, for attacks, deliberately signed wrong); effects are checked in D1 and
 // through the AUTH_SERVICE binding (validateToken, checkPermission), which is what callers rely on.

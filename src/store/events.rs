@@ -7,7 +7,7 @@ use worker::query;
 
 use crate::error::AppError;
 
-pub const EVENTS_CURSOR: &str = "workos_events_cursor";
+const EVENTS_CURSOR: &str = "workos_events_cursor";
 
 pub async fn is_processed(db: &D1Database, event_id: &str) -> Result<bool, AppError> {
     #[derive(Deserialize)]
@@ -39,34 +39,6 @@ pub fn mark_processed(
         event_id,
         event,
         source,
-        now
-    )?)
-}
-
-/// Has WorkOS deleted this organization or membership (so later events for it are stale)?
-pub async fn is_tombstoned(db: &D1Database, id: &str) -> Result<bool, AppError> {
-    #[derive(Deserialize)]
-    struct One {
-        #[allow(dead_code)]
-        id: String,
-    }
-    let row: Option<One> =
-        super::first(query!(db, "SELECT id FROM tombstones WHERE id = ?1", id)?).await?;
-    Ok(row.is_some())
-}
-
-/// Records a deletion (idempotent).
-pub fn tombstone(
-    db: &D1Database,
-    id: &str,
-    object: &str,
-    now: i64,
-) -> Result<D1PreparedStatement, AppError> {
-    Ok(query!(
-        db,
-        "INSERT INTO tombstones (id, object, deleted_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
-        id,
-        object,
         now
     )?)
 }
