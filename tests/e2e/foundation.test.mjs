@@ -4,7 +4,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startEnv, authBindings, authVariant, ROOT, TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, sleep } from './harness.mjs';
+import { startEnv, authBindings, authVariant, ROOT, sleep } from './harness.mjs';
+import { TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET } from './helpers.mjs';
 
 let env;
 before(async () => {

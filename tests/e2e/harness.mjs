@@ -1,17 +1,19 @@
 // End-to-end harness: runs the real WASM build (build/) in workerd through Miniflare 4, with a local
 // D1 database migrated from d1-migrations/, the WorkOS stand-in on loopback, and the example
 // consumer workers bound to `auth` through real service bindings. The stand-in is the only fake.
+// `startEnv` also gives the suites their one way to call the binding (`env.rpc` and the asserting
+// `env.resolved`, `env.rejected`, `env.validate`, `env.may`) and the worker's HTTP API (`env.call`).
+import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
 import { startStandin } from '../fixtures/workos-standin.mjs';
+import { TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, readJson } from './helpers.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ORIGIN = 'http://localhost:8787';
-export const TEST_JWT_SECRET = 'test-access-secret-that-is-long-enough-0001';
-export const TEST_JWT_REFRESH_SECRET = 'test-refresh-secret-that-is-long-enough-0002';
-const COMPAT_DATE = '2026-04-01';
+export const COMPAT_DATE = '2026-04-01';
 
 const workerModules = {
   modules: true,
@@ -56,24 +58,43 @@ export function authBindings(standin, overrides = {}) {
   return vars;
 }
 
-/** Another instance of the auth build, reachable at http://<host>/, with its own bindings. */
-export function authVariant(name, host, bindings) {
+/**
+ * Another instance of the auth build, reachable at http://<host>/, with its own bindings (and so its own
+ * isolate and caches). It shares the D1 database `auth-e2e` unless `database` names another one.
+ */
+export function authVariant(name, host, bindings, database = 'auth-e2e') {
   return {
     name,
     ...workerModules,
     scriptPath: path.join(ROOT, 'build/index.js'),
-    d1Databases: { DB: 'auth-e2e' },
+    d1Databases: { DB: database },
     bindings: Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined)),
     routes: [`${host}/*`],
   };
 }
 
 /**
- * Starts the stand-in and a Miniflare instance with: `auth` (the build), `gateway` and `mcp`
- * (examples/, bound to auth as AUTH_SERVICE), plus `extraWorkers` (a list, or a function of the
- * stand-in returning one).
+ * A worker reachable at http://<host>/ with the auth worker bound as AUTH_SERVICE (plus `serviceBindings`);
+ * `code` is `{ scriptPath }` or `{ script }`.
  */
-export async function startEnv({ vars = {}, standin: standinOptions = {}, extraWorkers = [] } = {}) {
+export function authConsumer(name, host, code, serviceBindings = {}) {
+  return {
+    name,
+    modules: true,
+    compatibilityDate: COMPAT_DATE,
+    ...code,
+    serviceBindings: { AUTH_SERVICE: 'auth', ...serviceBindings },
+    routes: [`${host}/*`],
+  };
+}
+
+/**
+ * Starts the stand-in and a Miniflare instance with: `auth` (the build, its bindings overridden by
+ * `vars`), `gateway` and `mcp` (examples/, bound to auth as AUTH_SERVICE), `variants` (host → binding
+ * overrides: one more auth instance per host, see authVariant; an override `DB` names its D1 database
+ * instead), plus `extraWorkers` (a list, or a function of the stand-in returning one).
+ */
+export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [] } = {}) {
   const standin = await startStandin({ seed: true, ...standinOptions });
   const logs = [];
   const capture = (stream) => {
@@ -91,22 +112,8 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, extraW
         d1Databases: { DB: 'auth-e2e' },
         bindings: authBindings(standin, vars),
       },
-      {
-        name: 'gateway',
-        modules: true,
-        compatibilityDate: COMPAT_DATE,
-        scriptPath: path.join(ROOT, 'examples/gateway/index.js'),
-        serviceBindings: { AUTH_SERVICE: 'auth', UPSTREAM: 'upstream' },
-        routes: ['gateway.local/*'],
-      },
-      {
-        name: 'mcp',
-        modules: true,
-        compatibilityDate: COMPAT_DATE,
-        scriptPath: path.join(ROOT, 'examples/mcp/index.js'),
-        serviceBindings: { AUTH_SERVICE: 'auth' },
-        routes: ['mcp.local/*'],
-      },
+      authConsumer('gateway', 'gateway.local', { scriptPath: path.join(ROOT, 'examples/gateway/index.js') }, { UPSTREAM: 'upstream' }),
+      authConsumer('mcp', 'mcp.local', { scriptPath: path.join(ROOT, 'examples/mcp/index.js') }),
       {
         // What the gateway forwards to: echoes who the gateway said the caller is.
         name: 'upstream',
@@ -115,13 +122,8 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, extraW
         script: `export default { fetch(req) { return Response.json({ upstream: true, path: new URL(req.url).pathname,
           userId: req.headers.get('x-auth-user-id'), authorization: req.headers.get('authorization') }); } }`,
       },
-      {
-        // Calls AUTH_SERVICE methods by name, so tests can drive the binding directly.
-        name: 'rpc-probe',
-        modules: true,
-        compatibilityDate: COMPAT_DATE,
-        serviceBindings: { AUTH_SERVICE: 'auth' },
-        routes: ['probe.local/*'],
+      // Calls AUTH_SERVICE methods by name, so tests can drive the binding directly.
+      authConsumer('rpc-probe', 'probe.local', {
         script: `export default { async fetch(req, env) {
           const { method, args } = await req.json();
           try {
@@ -130,7 +132,9 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, extraW
             return Response.json({ ok: true, result: result === undefined ? null : result });
           } catch (e) { return Response.json({ ok: false, error: String(e && e.message || e) }); }
         } }`,
-      },
+      }),
+      ...Object.entries(variants).map(([host, { DB, ...overrides }]) =>
+        authVariant(`auth-${host.replace(/\W/g, '-')}`, host, authBindings(standin, overrides), DB)),
       ...(typeof extraWorkers === 'function' ? extraWorkers(standin) : extraWorkers),
     ],
     handleRuntimeStdio(stdout, stderr) {
@@ -152,10 +156,56 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, extraW
       const url = pathOrUrl.startsWith('http') ? pathOrUrl : ORIGIN + pathOrUrl;
       return mf.dispatchFetch(url, { redirect: 'manual', ...init });
     },
+    /**
+     * `method path` on the auth worker with an optional Bearer `credential` and body (an object is sent
+     * as JSON, a string as it is). Resolves the response read once: {status, headers, body (parsed JSON),
+     * text()}; it fails the test when the answer is not JSON. `text()` lets expectError and readJson
+     * take it like a Response.
+     */
+    async call(method, path, credential, body) {
+      const headers = credential ? bearer(credential) : {};
+      const init = { method, headers };
+      if (body !== undefined) {
+        headers['content-type'] = 'application/json';
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+      }
+      const res = await env.fetch(path, init);
+      const text = await res.text();
+      let parsed;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        assert.fail(`${method} ${path}: expected JSON, got ${res.status}: ${text.slice(0, 200)}`);
+      }
+      return { status: res.status, headers: res.headers, body: parsed, text: async () => text };
+    },
     /** Calls env.AUTH_SERVICE[method](...args) from a bound worker; resolves {ok, result|error}. */
     async rpc(method, ...args) {
       const res = await mf.dispatchFetch('http://probe.local/', { method: 'POST', body: JSON.stringify({ method, args }) });
-      return res.json();
+      return readJson(res);
+    },
+    /** The binding method resolved (never rejected); returns its result. */
+    async resolved(method, ...args) {
+      const r = await env.rpc(method, ...args);
+      assert.equal(r.ok, true, `${method} rejected: ${r.error}`);
+      return r.result;
+    },
+    /** The binding method rejected with "<code>: <description>"; returns the message. */
+    async rejected(method, code, ...args) {
+      const r = await env.rpc(method, ...args);
+      assert.equal(r.ok, false, `${method} resolved ${JSON.stringify(r.result)?.slice(0, 200)}, expected a ${code} rejection`);
+      assert.match(r.error, new RegExp(`^${code}: \\S`), `${method}: ${r.error}`);
+      return r.error;
+    },
+    /** validateToken(token) through the binding: {valid, user?, session?, apiKey?, error?}. */
+    validate(token) {
+      return env.resolved('validateToken', token);
+    },
+    /** checkPermission({userId, resource, action, organizationId?, scopes?}) through the binding: a boolean. */
+    async may(question) {
+      const allowed = await env.resolved('checkPermission', question);
+      assert.equal(typeof allowed, 'boolean', `checkPermission answered ${JSON.stringify(allowed)}`);
+      return allowed;
     },
     async query(sql, ...params) {
       return (await db.prepare(sql).bind(...params).all()).results;
@@ -216,11 +266,36 @@ export async function jsonLogin(env, login = {}) {
   const jar = new CookieJar();
   if (Object.keys(login).length) env.standin.nextLogin(login);
   const start = jar.store(await env.fetch('/login'));
+  if (start.status !== 302) throw new Error(`authorize answered ${start.status}: ${await start.text()}`);
   const atWorkos = await fetch(start.headers.get('location'), { redirect: 'manual' });
   const res = await env.fetch(atWorkos.headers.get('location'), { headers: { cookie: jar.header(), accept: 'application/json' } });
   const body = await res.json();
   if (res.status !== 200) throw new Error(`callback answered ${res.status}: ${JSON.stringify(body)}`);
   return body;
+}
+
+/**
+ * Signs in the people the permission suites share, one after another (the stand-in's login queue is
+ * first in, first out): ada (admin) and grace (member) in Acme Corp, vic (viewer) in Globex, alan and
+ * root without an organization, root then made a global admin in D1; then one person per address in
+ * `more`, named by its local part. Returns {who: {name: {token, refreshToken, user}}, acme, globex}.
+ */
+export async function signInCast(env, more = []) {
+  const orgs = [...env.standin.organizations.values()];
+  const acme = orgs.find((o) => o.name === 'Acme Corp').id;
+  const globex = orgs.find((o) => o.name === 'Globex').id;
+  const logins = [
+    ['ada', { email: 'ada@acme.test', organizationId: acme }],
+    ['grace', { email: 'grace@acme.test', organizationId: acme }],
+    ['vic', { email: 'vic@globex.test', organizationId: globex }],
+    ['alan', { email: 'alan@example.test' }],
+    ['root', { email: 'root@example.test' }],
+    ...more.map((email) => [email.split('@')[0], { email }]),
+  ];
+  const who = {};
+  for (const [name, login] of logins) who[name] = await jsonLogin(env, login);
+  await env.query("UPDATE users SET role = 'admin' WHERE id = ?", who.root.user.id);
+  return { who, acme, globex };
 }
 
 export const bearer = (token) => ({ authorization: `Bearer ${token}` });

@@ -3,6 +3,10 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 
+/** The signing secrets the harness gives the worker (JWT_SECRET, JWT_REFRESH_SECRET). */
+export const TEST_JWT_SECRET = 'test-access-secret-that-is-long-enough-0001';
+export const TEST_JWT_REFRESH_SECRET = 'test-refresh-secret-that-is-long-enough-0002';
+
 export const nowSecs = () => Math.floor(Date.now() / 1000);
 export const sha256hex = (s) => createHash('sha256').update(s).digest('hex');
 export const b64u = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
@@ -10,6 +14,11 @@ export const b64u = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringif
 export const jwtPart = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url').toString('utf8'));
 /** The `kid` the worker puts in tokens signed with `secret` (see domain::token). */
 export const kidOf = (secret) => createHash('sha256').update(`auth-worker kid v1:${secret}`).digest('hex').slice(0, 16);
+
+/** The header the worker puts on access tokens (domain::token), with `over` replacing fields. */
+export const accessHeader = (over = {}) => ({ alg: 'HS256', typ: 'at+jwt', kid: kidOf(TEST_JWT_SECRET), ...over });
+/** The header the worker puts on refresh tokens, with `over` replacing fields. */
+export const refreshHeader = (over = {}) => ({ alg: 'HS256', typ: 'rt+jwt', kid: kidOf(TEST_JWT_REFRESH_SECRET), ...over });
 
 /** Signs `header`.`payload` with HMAC (sha256 unless told); the header is used exactly as given. */
 export function forge(header, payload, secret, hash = 'sha256') {
@@ -26,7 +35,10 @@ export async function readJson(res) {
   }
 }
 
-/** Asserts the error contract: status, code, a sentence, and no caching. Returns the body. */
+/**
+ * Asserts the error contract: status, code, a sentence, and no caching. Returns the body. `res` is a
+ * Response, or a reply of env.call (it has the same status, headers and text()). Always await it.
+ */
 export async function expectError(res, status, code, what = '') {
   const b = await readJson(res);
   assert.equal(res.status, status, `${what} expected ${status} ${code}, got ${res.status} ${JSON.stringify(b)}`);

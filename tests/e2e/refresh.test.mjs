@@ -2,10 +2,10 @@
 // deactivated), and signing-secret rotation across two builds sharing one D1. Sign-in itself: login.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { startEnv, authBindings, authVariant, CookieJar, bearer, sleep, ORIGIN } from './harness.mjs';
 import {
-  startEnv, authBindings, authVariant, CookieJar, bearer, sleep, ORIGIN, TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET,
-} from './harness.mjs';
-import { nowSecs, b64u, jwtPart, kidOf, forge, readJson, expectError } from './helpers.mjs';
+  TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, nowSecs, b64u, jwtPart, kidOf, accessHeader, refreshHeader, forge, readJson, expectError,
+} from './helpers.mjs';
 
 const NEW_JWT_SECRET = 'rotated-access-secret-that-is-long-enough-0003';
 const ROTATED = 'http://rotated.local';
@@ -32,8 +32,6 @@ after(async () => env?.close());
 // ---------------------------------------------------------------------------------------------------------
 
 
-const accessHeader = (over = {}) => ({ alg: 'HS256', typ: 'at+jwt', kid: kidOf(TEST_JWT_SECRET), ...over });
-const refreshHeader = (over = {}) => ({ alg: 'HS256', typ: 'rt+jwt', kid: kidOf(TEST_JWT_REFRESH_SECRET), ...over });
 
 
 

@@ -4,13 +4,12 @@
 // stand-in, and garbage arguments thrown at every method without taking the isolate down.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { startEnv, authConsumer, jsonLogin, signInCast, bearer, sleep, ORIGIN } from './harness.mjs';
 import {
-  startEnv, authBindings, authVariant, jsonLogin, bearer, sleep, ORIGIN, TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET,
-} from './harness.mjs';
-import { kidOf } from './helpers.mjs';
+  TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, nowSecs, sha256hex, b64u, jwtPart, kidOf, accessHeader, refreshHeader, forge,
+} from './helpers.mjs';
 
-const COMPAT_DATE = '2026-04-01';
 const CACHE_TTL_MS = 2000; // SESSION_CACHE_TTL_SECONDS in the harness
 const BOUND_MARGIN_MS = 1500;
 
@@ -18,12 +17,7 @@ const BOUND_MARGIN_MS = 1500;
 // Arguments JSON cannot carry, built inside workerd: undefined in the middle, functions, Dates, Maps,
 // BigInts, typed arrays, and 2000-deep nested arrays and objects (at ~5000 workerd's RPC serializer
 // itself refuses with "Maximum call stack size exceeded" before the auth worker sees anything).
-const EXOTIC_PROBE = {
-  name: 'exotic-probe',
-  modules: true,
-  compatibilityDate: COMPAT_DATE,
-  serviceBindings: { AUTH_SERVICE: 'auth' },
-  routes: ['exotic.local/*'],
+const EXOTIC_PROBE = authConsumer('exotic-probe', 'exotic.local', {
   script: `export default { async fetch(req, env) {
     const { method, depth: DEPTH = 2000 } = await req.json();
     let deep = []; for (let i = 0; i < DEPTH; i++) deep = [deep];
@@ -47,83 +41,24 @@ const EXOTIC_PROBE = {
     }
     return Response.json(out);
   } }`,
-};
+});
 
 let env;
-const who = {};
+/** Signed-in people (see signInCast): {token, refreshToken, user} by name. */
+let who;
 let acme;
 let globex;
 
 before(async () => {
-  env = await startEnv({
-    extraWorkers: (standin) => [
-      EXOTIC_PROBE,
-      // A second instance of the auth build on the same D1: another isolate, with its own caches.
-      authVariant('auth-other-isolate', 'other.local', authBindings(standin)),
-    ],
-  });
-  const orgs = [...env.standin.organizations.values()];
-  acme = orgs.find((o) => o.name === 'Acme Corp').id;
-  globex = orgs.find((o) => o.name === 'Globex').id;
-  who.ada = await jsonLogin(env, { email: 'ada@acme.test', organizationId: acme });
-  who.grace = await jsonLogin(env, { email: 'grace@acme.test', organizationId: acme });
-  who.vic = await jsonLogin(env, { email: 'vic@globex.test', organizationId: globex });
-  who.alan = await jsonLogin(env, { email: 'alan@example.test' });
-  who.root = await jsonLogin(env, { email: 'root@example.test' });
-  await env.query("UPDATE users SET role = 'admin' WHERE id = ?", who.root.user.id);
+  // other.local: a second instance of the auth build on the same D1, another isolate with its own caches.
+  env = await startEnv({ variants: { 'other.local': {} }, extraWorkers: [EXOTIC_PROBE] });
+  ({ who, acme, globex } = await signInCast(env));
 });
 after(async () => env?.close());
 
 // ------------------------------------------------------------------------------------------------
 // Helpers
 // ------------------------------------------------------------------------------------------------
-
-const rpc = (method, ...args) => env.rpc(method, ...args);
-
-/** The method resolved (never rejected); returns its result. */
-async function resolved(method, ...args) {
-  const r = await rpc(method, ...args);
-  assert.equal(r.ok, true, `${method} rejected: ${r.error}`);
-  return r.result;
-}
-
-/** The method rejected with "<code>: ..."; returns the message. */
-async function rejected(method, code, ...args) {
-  const r = await rpc(method, ...args);
-  assert.equal(r.ok, false, `${method} resolved ${JSON.stringify(r.result)?.slice(0, 200)}, expected a ${code} rejection`);
-  assert.match(r.error, new RegExp(`^${code}: \\S`), `${method}: ${r.error}`);
-  return r.error;
-}
-
-async function validate(token) {
-  return resolved('validateToken', token);
-}
-
-async function may(q) {
-  const r = await resolved('checkPermission', q);
-  assert.equal(typeof r, 'boolean');
-  return r;
-}
-
-async function http(method, path, credential, body) {
-  const headers = credential ? bearer(credential) : {};
-  const init = { method, headers };
-  if (body !== undefined) {
-    headers['content-type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const res = await env.fetch(path, init);
-  return { status: res.status, body: await res.json() };
-}
-
-const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
-const decode = (seg) => JSON.parse(Buffer.from(seg, 'base64url').toString('utf8'));
-/** Signs a JWT the way the worker does (HS256, header {alg,typ,kid}), with any header and claims. */
-function signJwt(claims, { secret = TEST_JWT_SECRET, header = { alg: 'HS256', typ: 'at+jwt', kid: kidOf(secret) } } = {}) {
-  const input = `${b64(header)}.${b64(claims)}`;
-  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
-}
-const claimsOf = (token) => decode(token.split('.')[1]);
 
 async function gateway(path, { method = 'GET', headers = {} } = {}) {
   const res = await env.mf.dispatchFetch(`http://gateway.local${path}`, { method, headers });
@@ -149,7 +84,7 @@ async function mcp(token, method, params) {
 }
 
 async function grant(body) {
-  const r = await http('POST', '/permissions', who.root.token, body);
+  const r = await env.call('POST', '/permissions', who.root.token, body);
   assert.ok(r.status === 201 || r.status === 200, `grant ${JSON.stringify(body)}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;
 }
@@ -172,27 +107,28 @@ const freshState = () => `binding-${randomBytes(12).toString('hex')}`;
 // ------------------------------------------------------------------------------------------------
 
 test('validateToken accepts a valid access token and names the user, org and session', async () => {
-  const r = await validate(who.alan.token);
+  const r = await env.validate(who.alan.token);
   assert.equal(r.valid, true);
   assert.deepEqual(r.user, { id: who.alan.user.id, email: 'alan@example.test', role: 'user', organizationId: null });
-  const sid = claimsOf(who.alan.token).sid;
+  const sid = jwtPart(who.alan.token, 1).sid;
   assert.equal(r.session.id, sid);
-  assert.equal(Date.parse(r.session.expiresAt) / 1000, claimsOf(who.alan.token).exp);
+  assert.equal(Date.parse(r.session.expiresAt) / 1000, jwtPart(who.alan.token, 1).exp);
   assert.equal(r.apiKey, undefined);
   assert.equal(await env.count('sessions', 'id = ? AND user_id = ?', sid, who.alan.user.id), 1);
 
-  const org = await validate(who.grace.token);
+  const org = await env.validate(who.grace.token);
   assert.equal(org.valid, true);
   assert.equal(org.user.organizationId, acme);
 });
 
 test('validateToken refuses an expired token with token_expired', async () => {
-  const base = claimsOf(who.alan.token);
-  const now = Math.floor(Date.now() / 1000);
+  const base = jwtPart(who.alan.token, 1);
+  const now = nowSecs();
   // Control: the same forgery with a future exp is accepted, so only expiry differs below.
-  assert.equal((await validate(signJwt({ ...base, iat: now - 10, exp: now + 600 }))).valid, true, 'forged control token refused');
-  const expired = signJwt({ ...base, iat: now - 3600, exp: now - 1 });
-  assert.deepEqual(await validate(expired), { valid: false, error: 'token_expired' });
+  assert.equal((await env.validate(forge(accessHeader(), { ...base, iat: now - 10, exp: now + 600 }, TEST_JWT_SECRET))).valid, true,
+    'forged control token refused');
+  const expired = forge(accessHeader(), { ...base, iat: now - 3600, exp: now - 1 }, TEST_JWT_SECRET);
+  assert.deepEqual(await env.validate(expired), { valid: false, error: 'token_expired' });
   const gw = await gateway('/api/documents', { headers: bearer(expired) });
   assert.equal(gw.status, 401);
   assert.equal(gw.body.error, 'token_expired');
@@ -201,31 +137,28 @@ test('validateToken refuses an expired token with token_expired', async () => {
 test('validateToken refuses tampered, re-typed and foreign-signed tokens with invalid_token', async () => {
   const token = who.alan.token;
   const [h, p, s] = token.split('.');
-  const base = claimsOf(token);
-  const now = Math.floor(Date.now() / 1000);
-  const adminClaims = { ...decode(p), sub: who.root.user.id, role: 'admin' };
+  const base = jwtPart(token, 1);
+  const now = nowSecs();
+  const adminClaims = { ...base, sub: who.root.user.id, role: 'admin' };
   const flipped = s.slice(0, -2) + (s.at(-2) === 'A' ? 'B' : 'A') + s.at(-1);
   const cases = {
-    'claims changed, signature kept': `${h}.${b64(adminClaims)}.${s}`,
+    'claims changed, signature kept': `${h}.${b64u(adminClaims)}.${s}`,
     'signature altered': `${h}.${p}.${flipped}`,
     'signature removed': `${h}.${p}.`,
-    'alg none': `${b64({ alg: 'none', typ: 'at+jwt', kid: kidOf(TEST_JWT_SECRET) })}.${p}.`,
-    'alg HS512': signJwt(base, { header: { alg: 'HS512', typ: 'at+jwt', kid: kidOf(TEST_JWT_SECRET) } }),
+    'alg none': `${b64u(accessHeader({ alg: 'none' }))}.${p}.`,
+    'alg HS512': forge(accessHeader({ alg: 'HS512' }), base, TEST_JWT_SECRET),
     'refresh token offered as access token': who.alan.refreshToken,
-    'refresh-typed header signed with the access secret': signJwt(base, { header: { alg: 'HS256', typ: 'rt+jwt', kid: kidOf(TEST_JWT_SECRET) } }),
-    'signed with the refresh secret': signJwt(base, { secret: TEST_JWT_REFRESH_SECRET }),
-    'signed with another secret under our kid': signJwt(base, {
-      secret: 'another-secret-that-is-also-long-enough-xx',
-      header: { alg: 'HS256', typ: 'at+jwt', kid: kidOf(TEST_JWT_SECRET) },
-    }),
-    'wrong issuer': signJwt({ ...base, iss: 'https://evil.example.test', iat: now, exp: now + 600 }),
-    'unknown header field (jku)': signJwt(base, { header: { alg: 'HS256', typ: 'at+jwt', kid: kidOf(TEST_JWT_SECRET), jku: 'https://evil.example.test/jwks' } }),
+    'refresh-typed header signed with the access secret': forge(accessHeader({ typ: 'rt+jwt' }), base, TEST_JWT_SECRET),
+    'signed with the refresh secret': forge(accessHeader({ kid: kidOf(TEST_JWT_REFRESH_SECRET) }), base, TEST_JWT_REFRESH_SECRET),
+    'signed with another secret under our kid': forge(accessHeader(), base, 'another-secret-that-is-also-long-enough-xx'),
+    'wrong issuer': forge(accessHeader(), { ...base, iss: 'https://evil.example.test', iat: now, exp: now + 600 }, TEST_JWT_SECRET),
+    'unknown header field (jku)': forge(accessHeader({ jku: 'https://evil.example.test/jwks' }), base, TEST_JWT_SECRET),
     'two segments': `${h}.${p}`,
     'not a JWT': 'hello',
     'a WorkOS-looking token': 'eyJhbGciOiJSUzI1NiJ9.e30.c2ln',
   };
   for (const [label, t] of Object.entries(cases)) {
-    assert.deepEqual(await validate(t), { valid: false, error: 'invalid_token' }, label);
+    assert.deepEqual(await env.validate(t), { valid: false, error: 'invalid_token' }, label);
   }
   const gw = await gateway('/api/documents', { headers: bearer(cases['claims changed, signature kept']) });
   assert.equal(gw.status, 401);
@@ -237,25 +170,25 @@ test('a session revoked elsewhere stops validating within the cache bound; revok
   const viaOtherIsolate = await jsonLogin(env, { email: 'alan@example.test' });
   const viaBinding = await jsonLogin(env, { email: 'alan@example.test' });
   // Warm this isolate's cache for all three.
-  for (const s of [viaD1, viaOtherIsolate, viaBinding]) assert.equal((await validate(s.token)).valid, true);
+  for (const s of [viaD1, viaOtherIsolate, viaBinding]) assert.equal((await env.validate(s.token)).valid, true);
 
   // 1. Through the binding: the revoking isolate evicts its cache at once.
-  const sid = claimsOf(viaBinding.token).sid;
-  assert.equal(await resolved('revokeSession', sid), true);
-  assert.deepEqual(await validate(viaBinding.token), { valid: false, error: 'session_revoked' });
+  const sid = jwtPart(viaBinding.token, 1).sid;
+  assert.equal(await env.resolved('revokeSession', sid), true);
+  assert.deepEqual(await env.validate(viaBinding.token), { valid: false, error: 'session_revoked' });
   const row = (await env.query('SELECT revoked_at, revoked_reason FROM sessions WHERE id = ?', sid))[0];
   assert.ok(row.revoked_at > 0);
   assert.equal(row.revoked_reason, 'revoked_by_service');
   assert.equal(await env.count('audit_events', "action = 'session.revoked' AND target_id = ?", sid), 1);
-  const again = await rpc('revokeSession', sid);
+  const again = await env.rpc('revokeSession', sid);
   assert.equal(again.ok, true, 'revoking twice must not reject');
   assert.equal(typeof again.result, 'boolean');
   assert.equal(await env.count('audit_events', "action = 'session.revoked' AND target_id = ?", sid), 1, 'a second revoke was audited again');
-  assert.equal(await resolved('revokeSession', 'ses_doesnotexist'), false);
+  assert.equal(await env.resolved('revokeSession', 'ses_doesnotexist'), false);
 
   // 2. Revoked where this isolate cannot see it: straight in D1, and by another isolate's route.
-  const d1Sid = claimsOf(viaD1.token).sid;
-  const otherSid = claimsOf(viaOtherIsolate.token).sid;
+  const d1Sid = jwtPart(viaD1.token, 1).sid;
+  const otherSid = jwtPart(viaOtherIsolate.token, 1).sid;
   const started = Date.now();
   await env.query("UPDATE sessions SET revoked_at = ?, revoked_reason = 'test' WHERE id = ?", Math.floor(started / 1000), d1Sid);
   const del = await env.mf.dispatchFetch(`http://other.local/auth/sessions/${otherSid}`, { method: 'DELETE', headers: bearer(viaOtherIsolate.token) });
@@ -263,7 +196,7 @@ test('a session revoked elsewhere stops validating within the cache bound; revok
   const bound = CACHE_TTL_MS + BOUND_MARGIN_MS;
   const until = async (token) => {
     for (;;) {
-      const r = await validate(token);
+      const r = await env.validate(token);
       if (!r.valid) return { r, after: Date.now() - started };
       if (Date.now() - started > bound + 2000) return { r, after: Infinity };
       await sleep(100);
@@ -281,12 +214,12 @@ test('a session revoked elsewhere stops validating within the cache bound; revok
 
 test('validateToken refuses the token of a deactivated user with user_deactivated', async () => {
   const dora = await jsonLogin(env, { email: 'dora@example.test' });
-  const session = await resolved('createSession', { userId: dora.user.id });
+  const session = await env.resolved('createSession', { userId: dora.user.id });
   await env.query('UPDATE users SET is_active = 0 WHERE id = ?', dora.user.id);
   // No cached verdict for this fresh session: the deactivation is seen at once.
-  assert.deepEqual(await validate(session.token), { valid: false, error: 'user_deactivated' });
-  await rejected('createSession', 'user_deactivated', { userId: dora.user.id });
-  assert.equal(await may({ userId: dora.user.id, resource: 'documents', action: 'read' }), false);
+  assert.deepEqual(await env.validate(session.token), { valid: false, error: 'user_deactivated' });
+  await env.rejected('createSession', 'user_deactivated', { userId: dora.user.id });
+  assert.equal(await env.may({ userId: dora.user.id, resource: 'documents', action: 'read' }), false);
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -294,7 +227,7 @@ test('validateToken refuses the token of a deactivated user with user_deactivate
 // ------------------------------------------------------------------------------------------------
 
 test('createApiKey, validateToken and revokeApiKey work through the binding', async () => {
-  const created = await resolved('createApiKey', { userId: who.alan.user.id, name: 'binding key', expiresInDays: 7, environment: 'test' });
+  const created = await env.resolved('createApiKey', { userId: who.alan.user.id, name: 'binding key', expiresInDays: 7, environment: 'test' });
   assert.equal(created.success, true, JSON.stringify(created));
   const k = created.apiKey;
   assert.match(k.key, /^sk_test_[0-9A-Za-z]{38}$/);
@@ -303,10 +236,9 @@ test('createApiKey, validateToken and revokeApiKey work through the binding', as
   assert.equal(k.name, 'binding key');
   const days = (Date.parse(k.expiresAt) - Date.parse(k.createdAt)) / 86400e3;
   assert.ok(Math.abs(days - 7) < 0.01, `expiresInDays 7 gave ${days}`);
-  assert.equal((await env.query('SELECT key_hash FROM api_keys WHERE id = ?', k.id))[0].key_hash,
-    createHash('sha256').update(k.key).digest('hex'));
+  assert.equal((await env.query('SELECT key_hash FROM api_keys WHERE id = ?', k.id))[0].key_hash, sha256hex(k.key));
 
-  const v = await validate(k.key);
+  const v = await env.validate(k.key);
   assert.equal(v.valid, true, JSON.stringify(v));
   assert.deepEqual(v.user, { id: who.alan.user.id, email: 'alan@example.test', role: 'user', organizationId: null });
   assert.deepEqual(v.apiKey, { id: k.id, name: 'binding key', scopes: null });
@@ -314,12 +246,12 @@ test('createApiKey, validateToken and revokeApiKey work through the binding', as
   const used = await env.query('SELECT last_used_at FROM api_keys WHERE id = ?', k.id);
   assert.ok(used[0].last_used_at > 0, 'validateToken did not record the use');
 
-  assert.equal(await resolved('revokeApiKey', who.root.user.id, k.id), false, "another user's revoke succeeded");
-  assert.equal((await validate(k.key)).valid, true);
-  assert.equal(await resolved('revokeApiKey', who.alan.user.id, 'key_doesnotexist'), false);
-  assert.equal(await resolved('revokeApiKey', who.alan.user.id, k.id), true);
-  assert.deepEqual(await validate(k.key), { valid: false, error: 'api_key_revoked' });
-  assert.equal(await resolved('revokeApiKey', who.alan.user.id, k.id), true, 'revoking twice must stay harmless');
+  assert.equal(await env.resolved('revokeApiKey', who.root.user.id, k.id), false, "another user's revoke succeeded");
+  assert.equal((await env.validate(k.key)).valid, true);
+  assert.equal(await env.resolved('revokeApiKey', who.alan.user.id, 'key_doesnotexist'), false);
+  assert.equal(await env.resolved('revokeApiKey', who.alan.user.id, k.id), true);
+  assert.deepEqual(await env.validate(k.key), { valid: false, error: 'api_key_revoked' });
+  assert.equal(await env.resolved('revokeApiKey', who.alan.user.id, k.id), true, 'revoking twice must stay harmless');
   assert.equal(await env.count('audit_events', "action = 'api_key.revoked' AND target_id = ?", k.id), 1);
   const gw = await gateway('/api/documents', { headers: bearer(k.key) });
   assert.equal(gw.status, 401);
@@ -338,7 +270,7 @@ test('createApiKey answers its documented error shape for refused requests', asy
   ];
   const before = await env.count('api_keys');
   for (const [code, field, params] of cases) {
-    const r = await resolved('createApiKey', params);
+    const r = await env.resolved('createApiKey', params);
     assert.equal(r.success, false, JSON.stringify(params));
     assert.equal(r.error, code, JSON.stringify(r));
     assert.equal(typeof r.error_description, 'string');
@@ -354,41 +286,41 @@ test('createApiKey answers its documented error shape for refused requests', asy
 
 test('checkPermission answers true and false by direct grants, wildcards, organization and ceiling', async () => {
   const alan = who.alan.user.id;
-  assert.equal(await may({ userId: alan, resource: 'reports', action: 'export' }), false);
+  assert.equal(await env.may({ userId: alan, resource: 'reports', action: 'export' }), false);
   const wildAction = await grant({ userId: alan, resource: 'reports', action: '*' });
   const wildResourceInAcme = await grant({ userId: alan, resource: '*', action: 'read', organizationId: acme });
 
-  assert.equal(await may({ userId: alan, resource: 'reports', action: 'export' }), true);
-  assert.equal(await may({ userId: alan, resource: 'reports', action: 'read', organizationId: globex }), true, 'an org-less grant applies in every org');
-  assert.equal(await may({ userId: alan, resource: 'reportsx', action: 'read' }), false);
-  assert.equal(await may({ userId: alan, resource: 'invoices', action: 'read' }), false, '*:read in Acme applied outside Acme');
-  assert.equal(await may({ userId: alan, resource: 'invoices', action: 'read', organizationId: acme }), true);
-  assert.equal(await may({ userId: alan, resource: 'invoices', action: 'read', organizationId: globex }), false);
-  assert.equal(await may({ userId: alan, resource: 'invoices', action: 'write', organizationId: acme }), false);
+  assert.equal(await env.may({ userId: alan, resource: 'reports', action: 'export' }), true);
+  assert.equal(await env.may({ userId: alan, resource: 'reports', action: 'read', organizationId: globex }), true, 'an org-less grant applies in every org');
+  assert.equal(await env.may({ userId: alan, resource: 'reportsx', action: 'read' }), false);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'read' }), false, '*:read in Acme applied outside Acme');
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'read', organizationId: acme }), true);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'read', organizationId: globex }), false);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'write', organizationId: acme }), false);
 
   // Membership roles: Acme admin, Acme member, Globex viewer.
-  assert.equal(await may({ userId: who.ada.user.id, resource: 'anything', action: 'delete', organizationId: acme }), true);
-  assert.equal(await may({ userId: who.ada.user.id, resource: 'anything', action: 'delete', organizationId: globex }), false);
-  assert.equal(await may({ userId: who.ada.user.id, resource: 'anything', action: 'delete' }), false);
-  assert.equal(await may({ userId: who.grace.user.id, resource: 'documents', action: 'write', organizationId: acme }), true);
-  assert.equal(await may({ userId: who.grace.user.id, resource: 'documents', action: 'delete', organizationId: acme }), false);
-  assert.equal(await may({ userId: who.vic.user.id, resource: 'documents', action: 'read', organizationId: globex }), true);
-  assert.equal(await may({ userId: who.vic.user.id, resource: 'documents', action: 'write', organizationId: globex }), false);
+  assert.equal(await env.may({ userId: who.ada.user.id, resource: 'anything', action: 'delete', organizationId: acme }), true);
+  assert.equal(await env.may({ userId: who.ada.user.id, resource: 'anything', action: 'delete', organizationId: globex }), false);
+  assert.equal(await env.may({ userId: who.ada.user.id, resource: 'anything', action: 'delete' }), false);
+  assert.equal(await env.may({ userId: who.grace.user.id, resource: 'documents', action: 'write', organizationId: acme }), true);
+  assert.equal(await env.may({ userId: who.grace.user.id, resource: 'documents', action: 'delete', organizationId: acme }), false);
+  assert.equal(await env.may({ userId: who.vic.user.id, resource: 'documents', action: 'read', organizationId: globex }), true);
+  assert.equal(await env.may({ userId: who.vic.user.id, resource: 'documents', action: 'write', organizationId: globex }), false);
 
   // A global admin may do anything, but a scope ceiling still narrows it.
-  assert.equal(await may({ userId: who.root.user.id, resource: 'billing', action: 'refund' }), true);
-  assert.equal(await may({ userId: who.root.user.id, resource: 'documents', action: 'read', scopes: ['documents:read'] }), true);
-  assert.equal(await may({ userId: who.root.user.id, resource: 'documents', action: 'write', scopes: ['documents:read'] }), false);
-  assert.equal(await may({ userId: who.root.user.id, resource: 'documents', action: 'write', scopes: [] }), false, 'an empty ceiling allows nothing');
-  assert.equal(await may({ userId: who.root.user.id, resource: 'documents', action: 'write', scopes: ['documents:*'] }), true);
+  assert.equal(await env.may({ userId: who.root.user.id, resource: 'billing', action: 'refund' }), true);
+  assert.equal(await env.may({ userId: who.root.user.id, resource: 'documents', action: 'read', scopes: ['documents:read'] }), true);
+  assert.equal(await env.may({ userId: who.root.user.id, resource: 'documents', action: 'write', scopes: ['documents:read'] }), false);
+  assert.equal(await env.may({ userId: who.root.user.id, resource: 'documents', action: 'write', scopes: [] }), false, 'an empty ceiling allows nothing');
+  assert.equal(await env.may({ userId: who.root.user.id, resource: 'documents', action: 'write', scopes: ['documents:*'] }), true);
   // A ceiling never widens.
-  assert.equal(await may({ userId: alan, resource: 'billing', action: 'refund', scopes: ['*:*'] }), false);
+  assert.equal(await env.may({ userId: alan, resource: 'billing', action: 'refund', scopes: ['*:*'] }), false);
 
-  assert.equal(await may({ userId: 'user_nobody', resource: 'documents', action: 'read' }), false);
+  assert.equal(await env.may({ userId: 'user_nobody', resource: 'documents', action: 'read' }), false);
 
-  for (const p of [wildAction, wildResourceInAcme]) assert.equal((await http('DELETE', `/permissions/${p.id}`, who.root.token)).status, 200);
-  assert.equal(await may({ userId: alan, resource: 'reports', action: 'export' }), false);
-  assert.equal(await may({ userId: alan, resource: 'invoices', action: 'read', organizationId: acme }), false);
+  for (const p of [wildAction, wildResourceInAcme]) assert.equal((await env.call('DELETE', `/permissions/${p.id}`, who.root.token)).status, 200);
+  assert.equal(await env.may({ userId: alan, resource: 'reports', action: 'export' }), false);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'read', organizationId: acme }), false);
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -397,11 +329,11 @@ test('checkPermission answers true and false by direct grants, wildcards, organi
 
 test('createSession opens a session whose token validates; unknown users are refused', async () => {
   const before = await env.count('sessions', 'user_id = ?', who.alan.user.id);
-  const s = await resolved('createSession', { userId: who.alan.user.id, ipAddress: '203.0.113.9', userAgent: 'binding-test/1.0', device: 'CI runner' });
+  const s = await env.resolved('createSession', { userId: who.alan.user.id, ipAddress: '203.0.113.9', userAgent: 'binding-test/1.0', device: 'CI runner' });
   assert.equal(typeof s.token, 'string');
   assert.equal(typeof s.refreshToken, 'string');
   assert.ok(Date.parse(s.session.expiresAt) > Date.now());
-  const v = await validate(s.token);
+  const v = await env.validate(s.token);
   assert.equal(v.valid, true);
   assert.equal(v.session.id, s.session.id);
   assert.equal(v.user.id, who.alan.user.id);
@@ -414,32 +346,30 @@ test('createSession opens a session whose token validates; unknown users are ref
   assert.equal(await env.count('sessions', 'user_id = ?', who.alan.user.id), before + 1);
   assert.equal(await env.count('audit_events', "action = 'session.created' AND target_id = ?", s.session.id), 1);
 
-  await rejected('createSession', 'user_not_found', { userId: 'user_nobody' });
+  await env.rejected('createSession', 'user_not_found', { userId: 'user_nobody' });
   assert.equal(await env.count('sessions', 'user_id = ?', 'user_nobody'), 0);
 });
 
 test('refreshSession rotates a refresh token and rejects anything else with invalid_refresh_token', async () => {
-  const s = await resolved('createSession', { userId: who.alan.user.id });
-  const pair = await resolved('refreshSession', s.refreshToken);
+  const s = await env.resolved('createSession', { userId: who.alan.user.id });
+  const pair = await env.resolved('refreshSession', s.refreshToken);
   assert.notEqual(pair.token, s.token);
   assert.notEqual(pair.refreshToken, s.refreshToken);
-  const v = await validate(pair.token);
+  const v = await env.validate(pair.token);
   assert.equal(v.valid, true);
   assert.equal(v.session.id, s.session.id, 'a refresh keeps the session');
   // Within the reuse grace the same token answers the same pair (a lost race, not theft).
-  assert.deepEqual(await resolved('refreshSession', s.refreshToken), pair);
+  assert.deepEqual(await env.resolved('refreshSession', s.refreshToken), pair);
 
-  await rejected('refreshSession', 'invalid_refresh_token', s.token); // an access token
-  await rejected('refreshSession', 'invalid_refresh_token', 'not-a-token');
-  const rc = claimsOf(pair.refreshToken);
-  await rejected('refreshSession', 'invalid_refresh_token',
-    signJwt({ ...rc, sub: who.root.user.id }, { secret: TEST_JWT_REFRESH_SECRET, header: { alg: 'HS256', typ: 'rt+jwt', kid: kidOf(TEST_JWT_REFRESH_SECRET) } }));
-  await rejected('refreshSession', 'invalid_refresh_token',
-    signJwt(rc, { secret: TEST_JWT_SECRET, header: { alg: 'HS256', typ: 'rt+jwt', kid: kidOf(TEST_JWT_REFRESH_SECRET) } }));
+  await env.rejected('refreshSession', 'invalid_refresh_token', s.token); // an access token
+  await env.rejected('refreshSession', 'invalid_refresh_token', 'not-a-token');
+  const rc = jwtPart(pair.refreshToken, 1);
+  await env.rejected('refreshSession', 'invalid_refresh_token', forge(refreshHeader(), { ...rc, sub: who.root.user.id }, TEST_JWT_REFRESH_SECRET));
+  await env.rejected('refreshSession', 'invalid_refresh_token', forge(refreshHeader(), rc, TEST_JWT_SECRET));
 
-  assert.equal(await resolved('revokeSession', s.session.id), true);
-  await rejected('refreshSession', 'invalid_refresh_token', pair.refreshToken);
-  assert.deepEqual(await validate(pair.token), { valid: false, error: 'session_revoked' });
+  assert.equal(await env.resolved('revokeSession', s.session.id), true);
+  await env.rejected('refreshSession', 'invalid_refresh_token', pair.refreshToken);
+  assert.deepEqual(await env.validate(pair.token), { valid: false, error: 'session_revoked' });
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -449,7 +379,7 @@ test('refreshSession rotates a refresh token and rejects anything else with inva
 test('getWorkOSAuthURL returns the stand-in authorize URL with client, redirect, state and S256 challenge', async () => {
   const state = freshState();
   const redirect = `${ORIGIN}/auth/callback`;
-  const url = new URL(await resolved('getWorkOSAuthURL', redirect, state));
+  const url = new URL(await env.resolved('getWorkOSAuthURL', redirect, state));
   assert.equal(url.origin, new URL(env.standin.url).origin);
   assert.equal(url.pathname, '/user_management/authorize');
   const q = url.searchParams;
@@ -462,22 +392,22 @@ test('getWorkOSAuthURL returns the stand-in authorize URL with client, redirect,
   assert.equal(q.get('provider'), 'authkit');
   assert.ok(!url.href.includes(env.standin.apiKey), 'the URL carries the API key');
 
-  const other = new URL(await resolved('getWorkOSAuthURL', redirect, freshState()));
+  const other = new URL(await env.resolved('getWorkOSAuthURL', redirect, freshState()));
   assert.notEqual(other.searchParams.get('code_challenge'), q.get('code_challenge'), 'the challenge does not depend on the state');
 
-  const generated = new URL(await resolved('getWorkOSAuthURL', redirect));
+  const generated = new URL(await env.resolved('getWorkOSAuthURL', redirect));
   assert.ok(generated.searchParams.get('state').length >= 16, 'a generated state is short');
 
-  const allowed = new URL(await resolved('getWorkOSAuthURL', 'https://app.example.test/callback', freshState()));
+  const allowed = new URL(await env.resolved('getWorkOSAuthURL', 'https://app.example.test/callback', freshState()));
   assert.equal(allowed.searchParams.get('redirect_uri'), 'https://app.example.test/callback');
 
   for (const foreign of ['https://evil.example.test/auth/callback', '//evil.example.test/cb', 'javascript:alert(1)',
     'http://localhost:8787.evil.example.test/cb', 'https://app.example.test.evil.example/cb']) {
-    const msg = await rejected('getWorkOSAuthURL', 'invalid_request', foreign, freshState());
+    const msg = await env.rejected('getWorkOSAuthURL', 'invalid_request', foreign, freshState());
     assert.match(msg, /`redirectUri`/, foreign);
   }
   for (const badState of ['short', 'has spaces in it!!!!', 'x'.repeat(513)]) {
-    const msg = await rejected('getWorkOSAuthURL', 'invalid_request', redirect, badState);
+    const msg = await env.rejected('getWorkOSAuthURL', 'invalid_request', redirect, badState);
     assert.match(msg, /`state`/);
   }
 });
@@ -485,39 +415,39 @@ test('getWorkOSAuthURL returns the stand-in authorize URL with client, redirect,
 test('exchangeWorkOSCode turns a stand-in code into our tokens once, and only with the matching state', async () => {
   const redirect = `${ORIGIN}/auth/callback`;
   const state = freshState();
-  const url = await resolved('getWorkOSAuthURL', redirect, state);
+  const url = await env.resolved('getWorkOSAuthURL', redirect, state);
   const { code, back } = await codeFor(url, { email: 'alan@example.test' });
   assert.equal(back.searchParams.get('state'), state);
   assert.equal(`${back.origin}${back.pathname}`, redirect);
 
   const sessionsBefore = await env.count('sessions');
-  const out = await resolved('exchangeWorkOSCode', code, state);
+  const out = await env.resolved('exchangeWorkOSCode', code, state);
   assert.equal(out.user.email, 'alan@example.test');
   assert.equal(out.user.id, who.alan.user.id);
   assert.equal(typeof out.refreshToken, 'string');
-  const v = await validate(out.accessToken);
+  const v = await env.validate(out.accessToken);
   assert.equal(v.valid, true);
   assert.equal(v.user.id, who.alan.user.id);
   assert.equal(await env.count('sessions'), sessionsBefore + 1);
-  assert.equal((await resolved('refreshSession', out.refreshToken)).token.split('.').length, 3);
+  assert.equal((await env.resolved('refreshSession', out.refreshToken)).token.split('.').length, 3);
 
   // The same code again: WorkOS codes are single use.
-  await rejected('exchangeWorkOSCode', 'invalid_grant', code, state);
+  await env.rejected('exchangeWorkOSCode', 'invalid_grant', code, state);
 
   // A code exchanged with another state derives another PKCE verifier: refused.
-  const second = await codeFor(await resolved('getWorkOSAuthURL', redirect, freshState()), { email: 'alan@example.test' });
-  await rejected('exchangeWorkOSCode', 'invalid_grant', second.code, freshState());
+  const second = await codeFor(await env.resolved('getWorkOSAuthURL', redirect, freshState()), { email: 'alan@example.test' });
+  await env.rejected('exchangeWorkOSCode', 'invalid_grant', second.code, freshState());
   // Without a state there is no verifier at all: refused too.
-  const third = await codeFor(await resolved('getWorkOSAuthURL', redirect, freshState()), { email: 'alan@example.test' });
-  await rejected('exchangeWorkOSCode', 'invalid_grant', third.code);
-  await rejected('exchangeWorkOSCode', 'invalid_grant', 'made-up-code', state);
+  const third = await codeFor(await env.resolved('getWorkOSAuthURL', redirect, freshState()), { email: 'alan@example.test' });
+  await env.rejected('exchangeWorkOSCode', 'invalid_grant', third.code);
+  await env.rejected('exchangeWorkOSCode', 'invalid_grant', 'made-up-code', state);
   assert.equal(await env.count('sessions'), sessionsBefore + 1, 'a refused exchange opened a session');
 
   // WorkOS failing is reported as such, not as a bad code.
   const fourthState = freshState();
-  const fourth = await codeFor(await resolved('getWorkOSAuthURL', redirect, fourthState), { email: 'alan@example.test' });
+  const fourth = await codeFor(await env.resolved('getWorkOSAuthURL', redirect, fourthState), { email: 'alan@example.test' });
   env.standin.failNext('500');
-  await rejected('exchangeWorkOSCode', 'workos_unavailable', fourth.code, fourthState);
+  await env.rejected('exchangeWorkOSCode', 'workos_unavailable', fourth.code, fourthState);
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -579,17 +509,17 @@ test('the MCP worker lists only permitted tools and checks each call', async () 
   assert.equal(graceDelete.status, 403);
 
   // A scoped API key is a ceiling in MCP too.
-  const key = await resolved('createApiKey', { userId: who.root.user.id, name: 'mcp reader', scopes: ['documents:read'] });
+  const key = await env.resolved('createApiKey', { userId: who.root.user.id, name: 'mcp reader', scopes: ['documents:read'] });
   assert.equal(key.success, true);
   assert.deepEqual(names(await mcp(key.apiKey.key, 'tools/list')), ['list_documents']);
   assert.equal((await mcp(key.apiKey.key, 'tools/call', { name: 'delete_document' })).status, 403);
-  const full = await resolved('createApiKey', { userId: who.root.user.id, name: 'mcp full' });
+  const full = await env.resolved('createApiKey', { userId: who.root.user.id, name: 'mcp full' });
   assert.equal((await mcp(full.apiKey.key, 'tools/call', { name: 'delete_document' })).status, 200);
 
   // A revoked session is refused by the consumer at once.
-  const s = await resolved('createSession', { userId: who.ada.user.id });
+  const s = await env.resolved('createSession', { userId: who.ada.user.id });
   assert.equal((await mcp(s.token, 'tools/list')).status, 200);
-  assert.equal(await resolved('revokeSession', s.session.id), true);
+  assert.equal(await env.resolved('revokeSession', s.session.id), true);
   const after = await mcp(s.token, 'tools/call', { name: 'list_documents' });
   assert.equal(after.status, 401);
   assert.match(after.body.error.message, /session_revoked/);
@@ -670,7 +600,7 @@ test('garbage arguments to every method get the documented error, and the worker
   const logsBefore = env.logs.length;
   for (const [method, extra] of Object.entries(perMethod)) {
     for (const [label, ...args] of [...commonGarbage, ...extra]) {
-      const r = await rpc(method, ...args);
+      const r = await env.rpc(method, ...args);
       assert.ok(r && typeof r.ok === 'boolean', `${method}(${label}): probe got ${JSON.stringify(r)}`);
       assertDocumentedOutcome(method, r, label);
     }
@@ -680,15 +610,15 @@ test('garbage arguments to every method get the documented error, and the worker
     for (const r of await res.json()) assertDocumentedOutcome(method, r, r.tag);
   }
   // Spot checks of the exact answers.
-  assert.deepEqual(await validate(42), { valid: false, error: 'invalid_request' });
-  assert.deepEqual(await validate(MB), { valid: false, error: 'invalid_request' });
-  await rejected('checkPermission', 'invalid_request', { userId: 'u', resource: 'documents' });
-  await rejected('revokeApiKey', 'invalid_request', 1, 2);
-  await rejected('refreshSession', 'invalid_request', null);
-  await rejected('revokeSession', 'invalid_request', MB);
-  await rejected('createSession', 'invalid_request', []);
-  await rejected('getWorkOSAuthURL', 'invalid_request', MB);
-  await rejected('exchangeWorkOSCode', 'invalid_request', {});
+  assert.deepEqual(await env.validate(42), { valid: false, error: 'invalid_request' });
+  assert.deepEqual(await env.validate(MB), { valid: false, error: 'invalid_request' });
+  await env.rejected('checkPermission', 'invalid_request', { userId: 'u', resource: 'documents' });
+  await env.rejected('revokeApiKey', 'invalid_request', 1, 2);
+  await env.rejected('refreshSession', 'invalid_request', null);
+  await env.rejected('revokeSession', 'invalid_request', MB);
+  await env.rejected('createSession', 'invalid_request', []);
+  await env.rejected('getWorkOSAuthURL', 'invalid_request', MB);
+  await env.rejected('exchangeWorkOSCode', 'invalid_request', {});
 
   assert.equal(await env.count('api_keys'), before.apiKeys, 'garbage created an API key');
   assert.equal(await env.count('sessions'), before.sessions, 'garbage opened a session');
@@ -698,8 +628,8 @@ test('garbage arguments to every method get the documented error, and the worker
   const health = await env.fetch('/health');
   assert.equal(health.status, 200);
   assert.equal((await health.json()).status, 'ok');
-  assert.equal((await validate(who.grace.token)).valid, true);
-  assert.equal(await may({ userId: who.grace.user.id, resource: 'documents', action: 'write', organizationId: acme }), true);
+  assert.equal((await env.validate(who.grace.token)).valid, true);
+  assert.equal(await env.may({ userId: who.grace.user.id, resource: 'documents', action: 'write', organizationId: acme }), true);
   await sleep(100);
   const crashes = env.logs.slice(logsBefore).filter((l) => /panicked|RuntimeError|unreachable|Uncaught|stack overflow/i.test(l));
   assert.deepEqual(crashes, [], 'the worker logged a crash');
@@ -709,10 +639,10 @@ test('validateToken reports the current role: a demotion reaches callers within 
   const person = await jsonLogin(env, { email: 'alan@example.test' });
   await env.query("UPDATE users SET role = 'admin' WHERE id = ?", person.user.id);
   await sleep(2200);
-  assert.equal((await env.rpc('validateToken', person.token)).result.user.role, 'admin');
+  assert.equal((await env.validate(person.token)).user.role, 'admin');
   await env.query("UPDATE users SET role = 'user' WHERE id = ?", person.user.id);
   await sleep(2200);
-  const after = (await env.rpc('validateToken', person.token)).result;
+  const after = await env.validate(person.token);
   assert.equal(after.valid, true);
   assert.equal(after.user.role, 'user', 'the token still claims the old role');
 });
