@@ -4,35 +4,21 @@
 // through the same checkPermission that consumer workers call over the service binding.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { startEnv, authBindings, authVariant, jsonLogin, bearer, sleep } from './harness.mjs';
+import { randomBytes } from 'node:crypto';
+import { startEnv, jsonLogin, signInCast, bearer, sleep } from './harness.mjs';
+import { sha256hex, expectError } from './helpers.mjs';
 
 let env;
-/** Signed-in people: {token, refreshToken, user}. */
-const who = {};
+/** Signed-in people (see signInCast, plus kim and oscar): {token, refreshToken, user} by name. */
+let who;
 let acme;
 let globex;
 
 before(async () => {
-  env = await startEnv({
-    extraWorkers: (standin) => [
-      // Same build and config, but its D1 database has no tables: any query it makes fails (500).
-      // A credential it refuses with 401 was therefore refused without touching D1.
-      { ...authVariant('auth-nodb', 'nodb.local', authBindings(standin)), d1Databases: { DB: 'auth-e2e-no-tables' } },
-    ],
-  });
-  const orgs = [...env.standin.organizations.values()];
-  acme = orgs.find((o) => o.name === 'Acme Corp').id;
-  globex = orgs.find((o) => o.name === 'Globex').id;
-  // Sequential: the stand-in's login queue is first in, first out.
-  who.ada = await jsonLogin(env, { email: 'ada@acme.test', organizationId: acme });
-  who.grace = await jsonLogin(env, { email: 'grace@acme.test', organizationId: acme });
-  who.vic = await jsonLogin(env, { email: 'vic@globex.test', organizationId: globex });
-  who.alan = await jsonLogin(env, { email: 'alan@example.test' });
-  who.root = await jsonLogin(env, { email: 'root@example.test' });
-  who.kim = await jsonLogin(env, { email: 'kim@example.test' });
-  who.oscar = await jsonLogin(env, { email: 'oscar@example.test' });
-  await env.query("UPDATE users SET role = 'admin' WHERE id = ?", who.root.user.id);
+  // nodb.local: the same build and config, but its D1 database has no tables: any query it makes
+  // fails (500). A credential it refuses with 401 was therefore refused without touching D1.
+  env = await startEnv({ variants: { 'nodb.local': { DB: 'auth-e2e-no-tables' } } });
+  ({ who, acme, globex } = await signInCast(env, ['kim@example.test', 'oscar@example.test']));
 });
 after(async () => env?.close());
 
@@ -40,53 +26,14 @@ after(async () => env?.close());
 // Helpers
 // ------------------------------------------------------------------------------------------------
 
-async function call(method, path, credential, body) {
-  const headers = credential ? { ...bearer(credential) } : {};
-  const init = { method, headers };
-  if (body !== undefined) {
-    headers['content-type'] = 'application/json';
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-  }
-  const res = await env.fetch(path, init);
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    assert.fail(`${method} ${path}: expected JSON, got ${res.status}: ${text.slice(0, 200)}`);
-  }
-  return { status: res.status, body: json, headers: res.headers };
-}
-
-function expectError(r, status, code, label = '') {
-  assert.equal(r.status, status, `${label} ${JSON.stringify(r.body)}`);
-  assert.equal(r.body.error, code, `${label} ${JSON.stringify(r.body)}`);
-  assert.equal(typeof r.body.error_description, 'string');
-}
-
 async function createKey(credential, body) {
-  const r = await call('POST', '/apikeys', credential, body);
+  const r = await env.call('POST', '/apikeys', credential, body);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body;
 }
 
-async function me(credential) {
-  return call('GET', '/auth/me', credential);
-}
-
-/** checkPermission through the service binding (what consumer workers call). */
-async function may(userId, resource, action, organizationId, scopes) {
-  const r = await env.rpc('checkPermission', { userId, resource, action, organizationId, scopes });
-  assert.equal(r.ok, true, `checkPermission rejected: ${r.error}`);
-  assert.equal(typeof r.result, 'boolean');
-  return r.result;
-}
-
-async function grant(credential, body) {
-  return call('POST', '/permissions', credential, body);
-}
-
-const sha256hex = (s) => createHash('sha256').update(s).digest('hex');
+const me = (credential) => env.call('GET', '/auth/me', credential);
+const grant = (credential, body) => env.call('POST', '/permissions', credential, body);
 
 // The API key format, rebuilt independently: prefix + 32 base62 + base62(CRC-32/IEEE(prefix+body), 6).
 const B62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -170,7 +117,7 @@ test('a created key authenticates /auth/me, is listed by its start only, and sto
   assert.equal(used.body.organizationId, null);
   assert.deepEqual(used.body.apiKey, { id: created.id, name: 'CI deploys', scopes: null });
 
-  const list = await call('GET', '/apikeys', who.kim.token);
+  const list = await env.call('GET', '/apikeys', who.kim.token);
   assert.equal(list.status, 200);
   const listed = list.body.apiKeys.find((k) => k.id === created.id);
   assert.ok(listed, 'the new key is listed');
@@ -183,14 +130,13 @@ test('a created key authenticates /auth/me, is listed by its start only, and sto
   assert.ok(!text.includes(created.key.slice(12)), 'listing contains the secret part of the key');
   assert.ok(!text.includes(sha256hex(created.key)), 'listing contains the key hash');
 
-  const revoked = await call('DELETE', `/apikeys/${created.id}`, who.kim.token);
+  const revoked = await env.call('DELETE', `/apikeys/${created.id}`, who.kim.token);
   assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
   assert.deepEqual(revoked.body, { revoked: true, id: created.id });
 
-  expectError(await me(created.key), 401, 'api_key_revoked', 'revoked key on /auth/me');
-  const validated = await env.rpc('validateToken', created.key);
-  assert.deepEqual(validated.result, { valid: false, error: 'api_key_revoked' });
-  const after = await call('GET', '/apikeys', who.kim.token);
+  await expectError(await me(created.key), 401, 'api_key_revoked', 'revoked key on /auth/me');
+  assert.deepEqual(await env.validate(created.key), { valid: false, error: 'api_key_revoked' });
+  const after = await env.call('GET', '/apikeys', who.kim.token);
   assert.ok(!after.body.apiKeys.some((k) => k.id === created.id), 'a revoked key is no longer listed');
   assert.ok((await keyRow(created.id)).revoked_at > 0);
 });
@@ -204,10 +150,10 @@ test('creating and revoking a key each leave one audit row, and revoking twice i
   assert.equal(createdRows[0].target_type, 'api_key');
   assert.ok(!String(createdRows[0].detail).includes(created.key.slice(12)), 'the audit row holds the key');
 
-  const first = await call('DELETE', `/apikeys/${created.id}`, who.kim.token);
+  const first = await env.call('DELETE', `/apikeys/${created.id}`, who.kim.token);
   assert.equal(first.status, 200);
   const revokedAt = (await keyRow(created.id)).revoked_at;
-  const second = await call('DELETE', `/apikeys/${created.id}`, who.kim.token);
+  const second = await env.call('DELETE', `/apikeys/${created.id}`, who.kim.token);
   assert.equal(second.status, 200, `second revoke: ${JSON.stringify(second.body)}`);
   assert.deepEqual(second.body, { revoked: true, id: created.id });
   assert.equal((await keyRow(created.id)).revoked_at, revokedAt, 'a second revoke rewrites revoked_at');
@@ -215,7 +161,7 @@ test('creating and revoking a key each leave one audit row, and revoking twice i
   const viaRpc = await env.rpc('revokeApiKey', who.kim.user.id, created.id);
   assert.deepEqual(viaRpc, { ok: true, result: true });
   assert.equal(await env.count('audit_events', "action = 'api_key.revoked' AND target_id = ?", created.id), 1);
-  expectError(await me(created.key), 401, 'api_key_revoked');
+  await expectError(await me(created.key), 401, 'api_key_revoked');
 });
 
 test('the key is stored only as its SHA-256: no column, audit row or log line holds it', async () => {
@@ -251,7 +197,7 @@ test('last_used_at is recorded after a key is used, at most once a minute', asyn
   const first = await waitFor(async () => (await keyRow(created.id)).last_used_at);
   assert.ok(first, 'last_used_at was not set after use');
   assert.ok(first >= before - 1 && first <= Math.ceil(Date.now() / 1000) + 1, `last_used_at ${first} is not now`);
-  const list = await call('GET', '/apikeys', who.kim.token);
+  const list = await env.call('GET', '/apikeys', who.kim.token);
   const listed = list.body.apiKeys.find((k) => k.id === created.id);
   assert.equal(Date.parse(listed.lastUsedAt) / 1000, first);
 
@@ -271,8 +217,8 @@ test('an expired key answers 401 api_key_expired', async () => {
   assert.ok(Math.abs(days - 1) < 0.01, `expiresInDays 1 gave ${days} days`);
   // Expire it before its first use, so no cached verdict can mask the change.
   await env.query('UPDATE api_keys SET expires_at = ? WHERE id = ?', Math.floor(Date.now() / 1000) - 5, created.id);
-  expectError(await me(created.key), 401, 'api_key_expired');
-  assert.deepEqual((await env.rpc('validateToken', created.key)).result, { valid: false, error: 'api_key_expired' });
+  await expectError(await me(created.key), 401, 'api_key_expired');
+  assert.deepEqual(await env.validate(created.key), { valid: false, error: 'api_key_expired' });
   const gw = await env.mf.dispatchFetch('http://gateway.local/api/documents', { headers: bearer(created.key) });
   assert.equal(gw.status, 401);
   assert.equal((await gw.json()).error, 'api_key_expired');
@@ -283,18 +229,18 @@ test('a key whose owner is deactivated answers 403 user_deactivated', async () =
   const created = await createKey(gone.token, { name: 'orphan' });
   await env.query('UPDATE users SET is_active = 0 WHERE id = ?', gone.user.id);
   await expectError(await me(created.key), 403, 'user_deactivated');
-  assert.deepEqual((await env.rpc('validateToken', created.key)).result, { valid: false, error: 'user_deactivated' });
+  assert.deepEqual(await env.validate(created.key), { valid: false, error: 'user_deactivated' });
 });
 
 test('a well-formed key that was never issued answers 401 invalid_api_key', async () => {
   for (const key of [forgeKey('sk_live_'), forgeKey('sk_test_')]) {
-    expectError(await me(key), 401, 'invalid_api_key', key.slice(0, 8));
-    assert.deepEqual((await env.rpc('validateToken', key)).result, { valid: false, error: 'invalid_api_key' });
+    await expectError(await me(key), 401, 'invalid_api_key', key.slice(0, 8));
+    assert.deepEqual(await env.validate(key), { valid: false, error: 'invalid_api_key' });
   }
   const real = await createKey(who.kim.token, { name: 'mutated' });
   const neighbour = mutateAndRecompute(real.key);
   assert.notEqual(neighbour, real.key);
-  expectError(await me(neighbour), 401, 'invalid_api_key', 'mutated and recomputed');
+  await expectError(await me(neighbour), 401, 'invalid_api_key', 'mutated and recomputed');
   assert.equal((await keyRow(real.id)).last_used_at, null, 'a different key touched the real key');
 });
 
@@ -309,9 +255,9 @@ test('a key with a corrupted checksum is refused as malformed before any D1 quer
     ['invalid_character', real.key.slice(0, 20) + '-' + real.key.slice(21)],
   ];
   for (const [why, key] of malformed) {
-    const r = await call('GET', '/auth/me', key, undefined);
-    expectError(r, 401, 'api_key_malformed', why);
-    assert.deepEqual((await env.rpc('validateToken', key)).result, { valid: false, error: 'api_key_malformed' }, why);
+    const r = await env.call('GET', '/auth/me', key, undefined);
+    await expectError(r, 401, 'api_key_malformed', why);
+    assert.deepEqual(await env.validate(key), { valid: false, error: 'api_key_malformed' }, why);
   }
   // The real key was not used by any of that.
   await sleep(200);
@@ -337,24 +283,24 @@ test('a key with a corrupted checksum is refused as malformed before any D1 quer
 
 test("another user's key id answers 404 and leaves that key working", async () => {
   const kims = await createKey(who.kim.token, { name: 'not yours' });
-  const r = await call('DELETE', `/apikeys/${kims.id}`, who.oscar.token);
-  expectError(r, 404, 'api_key_not_found');
-  const unknown = await call('DELETE', '/apikeys/key_doesnotexist', who.oscar.token);
-  expectError(unknown, 404, 'api_key_not_found');
+  const r = await env.call('DELETE', `/apikeys/${kims.id}`, who.oscar.token);
+  await expectError(r, 404, 'api_key_not_found');
+  const unknown = await env.call('DELETE', '/apikeys/key_doesnotexist', who.oscar.token);
+  await expectError(unknown, 404, 'api_key_not_found');
   assert.equal((await keyRow(kims.id)).revoked_at, null);
   assert.equal((await me(kims.key)).status, 200);
   assert.deepEqual(await env.rpc('revokeApiKey', who.oscar.user.id, kims.id), { ok: true, result: false });
   assert.equal((await me(kims.key)).status, 200);
-  const oscarsList = await call('GET', '/apikeys', who.oscar.token);
+  const oscarsList = await env.call('GET', '/apikeys', who.oscar.token);
   assert.ok(!oscarsList.body.apiKeys.some((k) => k.id === kims.id), "another user's key is listed");
   assert.equal(await env.count('audit_events', "action = 'api_key.revoked' AND target_id = ?", kims.id), 0);
 });
 
 test('key management needs a credential', async () => {
-  expectError(await call('POST', '/apikeys', null, { name: 'anon' }), 401, 'unauthenticated');
-  expectError(await call('GET', '/apikeys', null), 401, 'unauthenticated');
-  expectError(await call('DELETE', '/apikeys/key_x', null), 401, 'unauthenticated');
-  expectError(await call('POST', '/apikeys', 'not-a-token', { name: 'x' }), 401, 'invalid_token');
+  await expectError(await env.call('POST', '/apikeys', null, { name: 'anon' }), 401, 'unauthenticated');
+  await expectError(await env.call('GET', '/apikeys', null), 401, 'unauthenticated');
+  await expectError(await env.call('DELETE', '/apikeys/key_x', null), 401, 'unauthenticated');
+  await expectError(await env.call('POST', '/apikeys', 'not-a-token', { name: 'x' }), 401, 'invalid_token');
 });
 
 test('bad key bodies answer 400 naming the field and create nothing', async () => {
@@ -384,18 +330,18 @@ test('bad key bodies answer 400 naming the field and create nothing', async () =
     ['scopes', { name: 'k', scopes: Array.from({ length: 51 }, (_, i) => `r${i}:read`) }],
   ];
   for (const [field, body] of cases) {
-    const r = await call('POST', '/apikeys', who.kim.token, body);
-    expectError(r, 400, 'invalid_request', JSON.stringify(body).slice(0, 80));
+    const r = await env.call('POST', '/apikeys', who.kim.token, body);
+    await expectError(r, 400, 'invalid_request', JSON.stringify(body).slice(0, 80));
     assert.ok(r.body.error_description.includes(`\`${field}\``),
       `${JSON.stringify(body).slice(0, 80)}: description does not name ${field}: ${r.body.error_description}`);
   }
   for (const raw of ['not json', '{"name":', '[' .repeat(8000) + ']'.repeat(8000)]) {
-    const r = await call('POST', '/apikeys', who.kim.token, raw);
-    expectError(r, 400, 'invalid_json', raw.slice(0, 20));
+    const r = await env.call('POST', '/apikeys', who.kim.token, raw);
+    await expectError(r, 400, 'invalid_json', raw.slice(0, 20));
   }
   for (const raw of ['[]', '"name"', '42', 'null', '']) {
-    const r = await call('POST', '/apikeys', who.kim.token, raw);
-    expectError(r, 400, 'invalid_request', `body ${raw}`);
+    const r = await env.call('POST', '/apikeys', who.kim.token, raw);
+    await expectError(r, 400, 'invalid_request', `body ${raw}`);
   }
   assert.equal(await env.count('api_keys', 'user_id = ?', who.kim.user.id), before, 'a bad body created a key');
 
@@ -411,16 +357,16 @@ test('bad key bodies answer 400 naming the field and create nothing', async () =
 test('a scope beyond the owner\'s permissions is refused at creation with 403 scope_not_allowed', async () => {
   const before = await env.count('api_keys', 'user_id = ?', who.oscar.user.id);
   for (const scopes of [['documents:read'], ['*:*'], ['permissions:manage']]) {
-    const r = await call('POST', '/apikeys', who.oscar.token, { name: 'wishful', scopes });
-    expectError(r, 403, 'scope_not_allowed', JSON.stringify(scopes));
+    const r = await env.call('POST', '/apikeys', who.oscar.token, { name: 'wishful', scopes });
+    await expectError(r, 403, 'scope_not_allowed', JSON.stringify(scopes));
   }
   const granted = await grant(who.root.token, { userId: who.oscar.user.id, resource: 'documents', action: 'read' });
   assert.equal(granted.status, 201, JSON.stringify(granted.body));
   const ok = await createKey(who.oscar.token, { name: 'reader', scopes: ['documents:read'] });
   assert.deepEqual(ok.scopes, ['documents:read']);
   for (const scopes of [['documents:write'], ['documents:*'], ['*:read'], ['documents:read', 'invoices:read']]) {
-    const r = await call('POST', '/apikeys', who.oscar.token, { name: 'wider', scopes });
-    expectError(r, 403, 'scope_not_allowed', JSON.stringify(scopes));
+    const r = await env.call('POST', '/apikeys', who.oscar.token, { name: 'wider', scopes });
+    await expectError(r, 403, 'scope_not_allowed', JSON.stringify(scopes));
   }
   const viaRpc = await env.rpc('createApiKey', { userId: who.oscar.user.id, name: 'rpc wider', scopes: ['documents:write'] });
   assert.equal(viaRpc.result.success, false);
@@ -457,15 +403,15 @@ test('a key scoped to documents:read can read documents through the gateway and 
   await write.text();
 
   // And the ceiling holds on the worker's own routes that check permissions.
-  expectError(await grant(reader.key, { userId: who.alan.user.id, resource: 'documents', action: 'read' }), 403, 'forbidden');
-  expectError(await call('GET', `/permissions?userId=${who.alan.user.id}`, reader.key), 403, 'forbidden');
+  await expectError(await grant(reader.key, { userId: who.alan.user.id, resource: 'documents', action: 'read' }), 403, 'forbidden');
+  await expectError(await env.call('GET', `/permissions?userId=${who.alan.user.id}`, reader.key), 403, 'forbidden');
 });
 
 test('a key created by a scoped key can never be broader than it', async () => {
   const reader = await createKey(who.root.token, { name: 'parent', scopes: ['documents:read'] });
   for (const scopes of [['documents:write'], ['documents:*'], ['*:*'], ['documents:read', 'invoices:read']]) {
-    const r = await call('POST', '/apikeys', reader.key, { name: 'child', scopes });
-    expectError(r, 403, 'scope_not_allowed', JSON.stringify(scopes));
+    const r = await env.call('POST', '/apikeys', reader.key, { name: 'child', scopes });
+    await expectError(r, 403, 'scope_not_allowed', JSON.stringify(scopes));
   }
   const inherited = await createKey(reader.key, { name: 'child without scopes' });
   assert.deepEqual(inherited.scopes, ['documents:read'], 'omitting scopes must inherit the parent key\'s ceiling');
@@ -474,8 +420,8 @@ test('a key created by a scoped key can never be broader than it', async () => {
   const post = await env.mf.dispatchFetch('http://gateway.local/api/documents', { method: 'POST', headers: bearer(inherited.key) });
   assert.equal(post.status, 403, 'the inherited key could write');
   await post.text();
-  const grandchild = await call('POST', '/apikeys', inherited.key, { name: 'grandchild', scopes: ['*:*'] });
-  expectError(grandchild, 403, 'scope_not_allowed');
+  const grandchild = await env.call('POST', '/apikeys', inherited.key, { name: 'grandchild', scopes: ['*:*'] });
+  await expectError(grandchild, 403, 'scope_not_allowed');
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -484,7 +430,7 @@ test('a key created by a scoped key can never be broader than it', async () => {
 
 test('an admin grant of documents:write takes effect, and its revocation too', async () => {
   const alan = who.alan.user.id;
-  assert.equal(await may(alan, 'documents', 'write'), false);
+  assert.equal(await env.may({ userId: alan, resource: 'documents', action: 'write' }), false);
   const g = await grant(who.root.token, { userId: alan, resource: 'documents', action: 'write' });
   assert.equal(g.status, 201, JSON.stringify(g.body));
   assert.equal(g.body.userId, alan);
@@ -495,30 +441,30 @@ test('an admin grant of documents:write takes effect, and its revocation too', a
   assert.ok(!Number.isNaN(Date.parse(g.body.createdAt)));
   assert.equal(await env.count('audit_events', "action = 'permission.granted' AND target_id = ?", alan), 1);
 
-  assert.equal(await may(alan, 'documents', 'write'), true);
-  assert.equal(await may(alan, 'documents', 'delete'), false);
-  assert.equal(await may(alan, 'invoices', 'write'), false);
+  assert.equal(await env.may({ userId: alan, resource: 'documents', action: 'write' }), true);
+  assert.equal(await env.may({ userId: alan, resource: 'documents', action: 'delete' }), false);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'write' }), false);
   const gw = await env.mf.dispatchFetch('http://gateway.local/api/documents', { method: 'POST', headers: bearer(who.alan.token) });
   assert.equal(gw.status, 200);
   await gw.text();
 
-  const own = await call('GET', '/permissions', who.alan.token);
+  const own = await env.call('GET', '/permissions', who.alan.token);
   assert.equal(own.status, 200);
   assert.equal(own.body.userId, alan);
   assert.ok(own.body.permissions.some((p) => p.id === g.body.id));
-  const byAdmin = await call('GET', `/permissions?userId=${alan}`, who.root.token);
+  const byAdmin = await env.call('GET', `/permissions?userId=${alan}`, who.root.token);
   assert.equal(byAdmin.status, 200);
   assert.ok(byAdmin.body.permissions.some((p) => p.id === g.body.id));
 
-  const del = await call('DELETE', `/permissions/${g.body.id}`, who.root.token);
+  const del = await env.call('DELETE', `/permissions/${g.body.id}`, who.root.token);
   assert.equal(del.status, 200, JSON.stringify(del.body));
   assert.equal(del.body.revoked, true);
-  assert.equal(await may(alan, 'documents', 'write'), false);
+  assert.equal(await env.may({ userId: alan, resource: 'documents', action: 'write' }), false);
   const gw2 = await env.mf.dispatchFetch('http://gateway.local/api/documents', { method: 'POST', headers: bearer(who.alan.token) });
   assert.equal(gw2.status, 403);
   await gw2.text();
   assert.equal(await env.count('audit_events', "action = 'permission.revoked' AND target_id = ?", alan), 1);
-  expectError(await call('DELETE', `/permissions/${g.body.id}`, who.root.token), 404, 'permission_not_found');
+  await expectError(await env.call('DELETE', `/permissions/${g.body.id}`, who.root.token), 404, 'permission_not_found');
 });
 
 test('an identical grant answers 200 with the same row, even when sent concurrently', async () => {
@@ -536,7 +482,7 @@ test('an identical grant answers 200 with the same row, even when sent concurren
   assert.equal(new Set(burst.map((r) => r.body.id)).size, 1);
   assert.notEqual(burst[0].body.id, first.body.id, 'an org-scoped grant is a different row from the global one');
   assert.equal(await env.count('permissions', "user_id = ? AND resource = 'reports' AND action = 'read'", who.alan.user.id), 2);
-  for (const id of [first.body.id, burst[0].body.id]) assert.equal((await call('DELETE', `/permissions/${id}`, who.root.token)).status, 200);
+  for (const id of [first.body.id, burst[0].body.id]) assert.equal((await env.call('DELETE', `/permissions/${id}`, who.root.token)).status, 200);
 });
 
 test('invalid permission names answer 400 naming the field and grant nothing', async () => {
@@ -561,11 +507,11 @@ test('invalid permission names answer 400 naming the field and grant nothing', a
   ];
   for (const [field, body] of cases) {
     const r = await grant(who.root.token, body);
-    expectError(r, 400, 'invalid_request', JSON.stringify(body));
+    await expectError(r, 400, 'invalid_request', JSON.stringify(body));
     assert.ok(r.body.error_description.includes(`\`${field}\``),
       `${JSON.stringify(body)}: description does not name ${field}: ${r.body.error_description}`);
   }
-  expectError(await grant(who.root.token, 'nope'), 400, 'invalid_json');
+  await expectError(await grant(who.root.token, 'nope'), 400, 'invalid_json');
   assert.equal(await env.count('permissions'), before, 'an invalid grant was written');
 
   // checkPermission refuses the same names instead of answering.
@@ -578,10 +524,10 @@ test('invalid permission names answer 400 naming the field and grant nothing', a
 
 test('a grant for an unknown user or organization answers 404', async () => {
   const before = await env.count('permissions');
-  expectError(await grant(who.root.token, { userId: 'user_nobody', resource: 'documents', action: 'read' }), 404, 'user_not_found');
-  expectError(await grant(who.root.token, { userId: who.alan.user.id, resource: 'documents', action: 'read', organizationId: 'org_nowhere' }),
+  await expectError(await grant(who.root.token, { userId: 'user_nobody', resource: 'documents', action: 'read' }), 404, 'user_not_found');
+  await expectError(await grant(who.root.token, { userId: who.alan.user.id, resource: 'documents', action: 'read', organizationId: 'org_nowhere' }),
     404, 'organization_not_found');
-  expectError(await call('DELETE', '/permissions/perm_nothing', who.root.token), 404, 'permission_not_found');
+  await expectError(await env.call('DELETE', '/permissions/perm_nothing', who.root.token), 404, 'permission_not_found');
   assert.equal(await env.count('permissions'), before);
 });
 
@@ -590,9 +536,9 @@ test('an organization-scoped grant applies only in that organization', async () 
   const g = await grant(who.root.token, { userId: alan, resource: 'invoices', action: 'write', organizationId: acme });
   assert.equal(g.status, 201, JSON.stringify(g.body));
   assert.equal(g.body.organizationId, acme);
-  assert.equal(await may(alan, 'invoices', 'write', acme), true);
-  assert.equal(await may(alan, 'invoices', 'write', globex), false);
-  assert.equal(await may(alan, 'invoices', 'write'), false);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'write', organizationId: acme }), true);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'write', organizationId: globex }), false);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'write' }), false);
   // Through the gateway the organization may come from a header the caller sets: it only helps in Acme.
   const viaGw = async (org) => {
     const r = await env.mf.dispatchFetch('http://gateway.local/api/invoices', {
@@ -603,8 +549,8 @@ test('an organization-scoped grant applies only in that organization', async () 
   assert.equal(await viaGw(acme), 200);
   assert.equal(await viaGw(globex), 403);
   assert.equal(await viaGw(null), 403);
-  assert.equal((await call('DELETE', `/permissions/${g.body.id}`, who.root.token)).status, 200);
-  assert.equal(await may(alan, 'invoices', 'write', acme), false);
+  assert.equal((await env.call('DELETE', `/permissions/${g.body.id}`, who.root.token)).status, 200);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'write', organizationId: acme }), false);
   assert.equal(await viaGw(acme), 403);
 });
 
@@ -614,23 +560,26 @@ test('wildcard grants cover whole segments only', async () => {
   const b = await grant(who.root.token, { userId: alan, resource: '*', action: 'read' });
   assert.equal(a.status, 201);
   assert.equal(b.status, 201);
-  assert.equal(await may(alan, 'documents', 'delete'), true);
-  assert.equal(await may(alan, 'documents', 'publish'), true);
-  assert.equal(await may(alan, 'invoices', 'read'), true);
-  assert.equal(await may(alan, 'invoices', 'write'), false);
-  assert.equal(await may(alan, 'document', 'delete'), false, 'documents:* must not cover document');
-  assert.equal(await may(alan, 'documents-archive', 'delete'), false, 'documents:* must not cover documents-archive');
-  assert.equal(await may(alan, 'permissions', 'manage'), false);
-  // *:read in no organization applies inside organizations too.
-  assert.equal(await may(alan, 'invoices', 'read', globex), true);
-  // A wildcard in the question is not matched by a literal grant: documents:* does not answer *:*.
-  assert.equal(await may(alan, '*', 'delete'), false, 'asking about *:delete rode on documents:*');
-  assert.equal(await may(alan, '*', '*'), false, 'asking about *:* rode on documents:* or *:read');
+  const answers = [
+    // [why, the question, the answer]
+    ['documents:* covers documents:delete', { userId: alan, resource: 'documents', action: 'delete' }, true],
+    ['documents:* covers documents:publish', { userId: alan, resource: 'documents', action: 'publish' }, true],
+    ['*:read covers invoices:read', { userId: alan, resource: 'invoices', action: 'read' }, true],
+    ['nothing covers invoices:write', { userId: alan, resource: 'invoices', action: 'write' }, false],
+    ['documents:* must not cover document', { userId: alan, resource: 'document', action: 'delete' }, false],
+    ['documents:* must not cover documents-archive', { userId: alan, resource: 'documents-archive', action: 'delete' }, false],
+    ['nothing covers permissions:manage', { userId: alan, resource: 'permissions', action: 'manage' }, false],
+    ['*:read in no organization applies inside organizations too', { userId: alan, resource: 'invoices', action: 'read', organizationId: globex }, true],
+    // A wildcard in the question is not matched by a literal grant: documents:* does not answer *:*.
+    ['asking about *:delete rode on documents:*', { userId: alan, resource: '*', action: 'delete' }, false],
+    ['asking about *:* rode on documents:* or *:read', { userId: alan, resource: '*', action: '*' }, false],
+  ];
+  for (const [why, question, allowed] of answers) assert.equal(await env.may(question), allowed, why);
   // ...but does not let a plain user manage permissions.
-  expectError(await grant(who.alan.token, { userId: alan, resource: '*', action: '*' }), 403, 'forbidden');
-  for (const id of [a.body.id, b.body.id]) assert.equal((await call('DELETE', `/permissions/${id}`, who.root.token)).status, 200);
-  assert.equal(await may(alan, 'documents', 'delete'), false);
-  assert.equal(await may(alan, 'invoices', 'read'), false);
+  await expectError(await grant(who.alan.token, { userId: alan, resource: '*', action: '*' }), 403, 'forbidden');
+  for (const id of [a.body.id, b.body.id]) assert.equal((await env.call('DELETE', `/permissions/${id}`, who.root.token)).status, 200);
+  assert.equal(await env.may({ userId: alan, resource: 'documents', action: 'delete' }), false);
+  assert.equal(await env.may({ userId: alan, resource: 'invoices', action: 'read' }), false);
 });
 
 test('membership roles grant their defaults only inside their organization', async () => {
@@ -640,23 +589,23 @@ test('membership roles grant their defaults only inside their organization', asy
   assert.equal(role(who.grace.user.id, acme), 'member');
   assert.equal(role(who.vic.user.id, globex), 'viewer');
 
-  const ada = who.ada.user.id;
-  assert.equal(await may(ada, 'documents', 'delete', acme), true, 'Acme admin may delete in Acme');
-  assert.equal(await may(ada, 'billing', 'manage', acme), true);
-  assert.equal(await may(ada, 'documents', 'delete', globex), false, 'Acme admin may not act in Globex');
-  assert.equal(await may(ada, 'documents', 'delete'), false, 'an org role is not a global role');
-
-  const grace = who.grace.user.id;
-  assert.equal(await may(grace, 'documents', 'read', acme), true);
-  assert.equal(await may(grace, 'documents', 'write', acme), true);
-  assert.equal(await may(grace, 'documents', 'delete', acme), false);
-  assert.equal(await may(grace, 'documents', 'write', globex), false);
-  assert.equal(await may(grace, 'documents', 'write'), false);
-
-  const vic = who.vic.user.id;
-  assert.equal(await may(vic, 'documents', 'read', globex), true);
-  assert.equal(await may(vic, 'documents', 'write', globex), false);
-  assert.equal(await may(vic, 'documents', 'read', acme), false);
+  const [ada, grace, vic] = [who.ada.user.id, who.grace.user.id, who.vic.user.id];
+  const answers = [
+    // [why, the question, the answer]
+    ['Acme admin may delete in Acme', { userId: ada, resource: 'documents', action: 'delete', organizationId: acme }, true],
+    ['Acme admin may manage billing in Acme', { userId: ada, resource: 'billing', action: 'manage', organizationId: acme }, true],
+    ['Acme admin may not act in Globex', { userId: ada, resource: 'documents', action: 'delete', organizationId: globex }, false],
+    ['an org role is not a global role', { userId: ada, resource: 'documents', action: 'delete' }, false],
+    ['Acme member may read in Acme', { userId: grace, resource: 'documents', action: 'read', organizationId: acme }, true],
+    ['Acme member may write in Acme', { userId: grace, resource: 'documents', action: 'write', organizationId: acme }, true],
+    ['Acme member may not delete in Acme', { userId: grace, resource: 'documents', action: 'delete', organizationId: acme }, false],
+    ['Acme member may not write in Globex', { userId: grace, resource: 'documents', action: 'write', organizationId: globex }, false],
+    ['Acme member may not write outside an organization', { userId: grace, resource: 'documents', action: 'write' }, false],
+    ['Globex viewer may read in Globex', { userId: vic, resource: 'documents', action: 'read', organizationId: globex }, true],
+    ['Globex viewer may not write in Globex', { userId: vic, resource: 'documents', action: 'write', organizationId: globex }, false],
+    ['Globex viewer may not read in Acme', { userId: vic, resource: 'documents', action: 'read', organizationId: acme }, false],
+  ];
+  for (const [why, question, allowed] of answers) assert.equal(await env.may(question), allowed, why);
 
   // The gateway uses the org in the token: grace may write in Acme, vic may only read in Globex.
   const gw = async (token, method) => {
@@ -671,22 +620,22 @@ test('membership roles grant their defaults only inside their organization', asy
 
 test('an inactive membership grants nothing, and reactivation restores it', async () => {
   const grace = who.grace.user.id;
-  assert.equal(await may(grace, 'documents', 'write', acme), true);
+  assert.equal(await env.may({ userId: grace, resource: 'documents', action: 'write', organizationId: acme }), true);
   await env.query("UPDATE organization_memberships SET status = 'inactive' WHERE user_id = ? AND organization_id = ?", grace, acme);
   try {
-    assert.equal(await may(grace, 'documents', 'write', acme), false);
-    assert.equal(await may(grace, 'documents', 'read', acme), false);
+    assert.equal(await env.may({ userId: grace, resource: 'documents', action: 'write', organizationId: acme }), false);
+    assert.equal(await env.may({ userId: grace, resource: 'documents', action: 'read', organizationId: acme }), false);
   } finally {
     await env.query("UPDATE organization_memberships SET status = 'active' WHERE user_id = ? AND organization_id = ?", grace, acme);
   }
-  assert.equal(await may(grace, 'documents', 'write', acme), true);
+  assert.equal(await env.may({ userId: grace, resource: 'documents', action: 'write', organizationId: acme }), true);
 });
 
 test('an organization admin cannot manage service-wide permissions', async () => {
   // ada holds *:* inside Acme only; permissions:manage is not an organization permission.
   const before = await env.count('permissions');
-  expectError(await grant(who.ada.token, { userId: who.ada.user.id, resource: '*', action: '*' }), 403, 'forbidden');
-  expectError(await grant(who.ada.token, { userId: who.grace.user.id, resource: 'documents', action: 'delete', organizationId: acme }), 403, 'forbidden');
+  await expectError(await grant(who.ada.token, { userId: who.ada.user.id, resource: '*', action: '*' }), 403, 'forbidden');
+  await expectError(await grant(who.ada.token, { userId: who.grace.user.id, resource: 'documents', action: 'delete', organizationId: acme }), 403, 'forbidden');
   assert.equal(await env.count('permissions'), before);
 });
 
@@ -694,19 +643,19 @@ test('a non-admin is refused with 403 on grant, revoke and reading another user\
   const target = await grant(who.root.token, { userId: who.oscar.user.id, resource: 'reports', action: 'export' });
   assert.equal(target.status, 201);
   const before = await env.count('permissions');
-  expectError(await grant(who.alan.token, { userId: who.alan.user.id, resource: '*', action: '*' }), 403, 'forbidden');
-  expectError(await grant(who.alan.token, { userId: who.oscar.user.id, resource: 'documents', action: 'read' }), 403, 'forbidden');
-  expectError(await call('DELETE', `/permissions/${target.body.id}`, who.alan.token), 403, 'forbidden');
-  expectError(await call('GET', `/permissions?userId=${who.oscar.user.id}`, who.alan.token), 403, 'forbidden');
-  const own = await call('GET', `/permissions?userId=${who.alan.user.id}`, who.alan.token);
+  await expectError(await grant(who.alan.token, { userId: who.alan.user.id, resource: '*', action: '*' }), 403, 'forbidden');
+  await expectError(await grant(who.alan.token, { userId: who.oscar.user.id, resource: 'documents', action: 'read' }), 403, 'forbidden');
+  await expectError(await env.call('DELETE', `/permissions/${target.body.id}`, who.alan.token), 403, 'forbidden');
+  await expectError(await env.call('GET', `/permissions?userId=${who.oscar.user.id}`, who.alan.token), 403, 'forbidden');
+  const own = await env.call('GET', `/permissions?userId=${who.alan.user.id}`, who.alan.token);
   assert.equal(own.status, 200);
   // An unscoped API key of a non-admin is no better than its owner.
   const key = await createKey(who.alan.token, { name: 'alan full' });
-  expectError(await grant(key.key, { userId: who.alan.user.id, resource: '*', action: '*' }), 403, 'forbidden');
-  expectError(await grant(null, { userId: who.alan.user.id, resource: '*', action: '*' }), 401, 'unauthenticated');
+  await expectError(await grant(key.key, { userId: who.alan.user.id, resource: '*', action: '*' }), 403, 'forbidden');
+  await expectError(await grant(null, { userId: who.alan.user.id, resource: '*', action: '*' }), 401, 'unauthenticated');
   assert.equal(await env.count('permissions'), before);
-  assert.equal(await may(who.oscar.user.id, 'reports', 'export'), true, 'the refused revoke removed the grant');
-  assert.equal((await call('DELETE', `/permissions/${target.body.id}`, who.root.token)).status, 200);
+  assert.equal(await env.may({ userId: who.oscar.user.id, resource: 'reports', action: 'export' }), true, 'the refused revoke removed the grant');
+  assert.equal((await env.call('DELETE', `/permissions/${target.body.id}`, who.root.token)).status, 200);
 });
 
 test('a user granted permissions:manage can manage permissions without being admin, until it is revoked', async () => {
@@ -718,48 +667,31 @@ test('a user granted permissions:manage can manage permissions without being adm
   const g = await grant(who.grace.token, { userId: who.alan.user.id, resource: 'wiki', action: 'edit' });
   assert.equal(g.status, 201, JSON.stringify(g.body));
   assert.equal(g.body.grantedBy, grace);
-  assert.equal(await may(who.alan.user.id, 'wiki', 'edit'), true);
-  const list = await call('GET', `/permissions?userId=${who.alan.user.id}`, who.grace.token);
+  assert.equal(await env.may({ userId: who.alan.user.id, resource: 'wiki', action: 'edit' }), true);
+  const list = await env.call('GET', `/permissions?userId=${who.alan.user.id}`, who.grace.token);
   assert.equal(list.status, 200);
   assert.ok(list.body.permissions.some((p) => p.id === g.body.id));
-  const del = await call('DELETE', `/permissions/${g.body.id}`, who.grace.token);
+  const del = await env.call('DELETE', `/permissions/${g.body.id}`, who.grace.token);
   assert.equal(del.status, 200);
-  assert.equal(await may(who.alan.user.id, 'wiki', 'edit'), false);
+  assert.equal(await env.may({ userId: who.alan.user.id, resource: 'wiki', action: 'edit' }), false);
 
   // An organization-scoped permissions:manage does not make a manager.
   const scoped = await grant(who.root.token, { userId: who.vic.user.id, resource: 'permissions', action: 'manage', organizationId: globex });
   assert.equal(scoped.status, 201);
-  expectError(await grant(who.vic.token, { userId: who.vic.user.id, resource: 'documents', action: 'write', organizationId: globex }), 403, 'forbidden');
-  assert.equal((await call('DELETE', `/permissions/${scoped.body.id}`, who.root.token)).status, 200);
+  await expectError(await grant(who.vic.token, { userId: who.vic.user.id, resource: 'documents', action: 'write', organizationId: globex }), 403, 'forbidden');
+  assert.equal((await env.call('DELETE', `/permissions/${scoped.body.id}`, who.root.token)).status, 200);
 
-  assert.equal((await call('DELETE', `/permissions/${manage.body.id}`, who.root.token)).status, 200);
-  expectError(await grant(who.grace.token, { userId: who.alan.user.id, resource: 'wiki', action: 'edit' }), 403, 'forbidden');
-  expectError(await call('GET', `/permissions?userId=${who.alan.user.id}`, who.grace.token), 403, 'forbidden');
+  assert.equal((await env.call('DELETE', `/permissions/${manage.body.id}`, who.root.token)).status, 200);
+  await expectError(await grant(who.grace.token, { userId: who.alan.user.id, resource: 'wiki', action: 'edit' }), 403, 'forbidden');
+  await expectError(await env.call('GET', `/permissions?userId=${who.alan.user.id}`, who.grace.token), 403, 'forbidden');
 });
 
 test('a key created with an API key cannot outlive the key that created it', async () => {
   const owner = await jsonLogin(env, { email: 'alan@example.test' });
-  const parentRes = await env.fetch('/apikeys', {
-    method: 'POST',
-    headers: { ...bearer(owner.token), 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'short-lived parent', expiresInDays: 1 }),
-  });
-  assert.equal(parentRes.status, 201);
-  const parent = await parentRes.json();
-  const childRes = await env.fetch('/apikeys', {
-    method: 'POST',
-    headers: { ...bearer(parent.key), 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'would-be long-lived child', expiresInDays: 365 }),
-  });
-  assert.equal(childRes.status, 201);
-  const child = await childRes.json();
+  const parent = await createKey(owner.token, { name: 'short-lived parent', expiresInDays: 1 });
+  const child = await createKey(parent.key, { name: 'would-be long-lived child', expiresInDays: 365 });
   assert.ok(Date.parse(child.expiresAt) <= Date.parse(parent.expiresAt), `${child.expiresAt} > ${parent.expiresAt}`);
   // A person's own token may still choose the full lifetime.
-  const ownRes = await env.fetch('/apikeys', {
-    method: 'POST',
-    headers: { ...bearer(owner.token), 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'long-lived', expiresInDays: 365 }),
-  });
-  const own = await ownRes.json();
+  const own = await createKey(owner.token, { name: 'long-lived', expiresInDays: 365 });
   assert.ok(Date.parse(own.expiresAt) > Date.now() + 364 * 86_400_000);
 });
