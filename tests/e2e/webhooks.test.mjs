@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { startEnv, authBindings, authVariant, jsonLogin, bearer, sleep } from './harness.mjs';
+import { startEnv, jsonLogin, bearer, sleep } from './harness.mjs';
 
 const REFERENCE_SECRET = 'whsec_test_secret';
 const REFERENCE_T = 1700000000000;
@@ -22,11 +22,7 @@ const HANDLED_TYPES = new Set(['user.created', 'user.updated', 'user.deleted', '
 let env;
 let standin;
 before(async () => {
-  env = await startEnv({
-    extraWorkers: (s) => [
-      authVariant('auth-reference-secret', 'refsecret.local', { ...authBindings(s), WORKOS_WEBHOOK_SECRET: REFERENCE_SECRET }),
-    ],
-  });
+  env = await startEnv({ variants: { 'refsecret.local': { WORKOS_WEBHOOK_SECRET: REFERENCE_SECRET } } });
   standin = env.standin;
 });
 after(async () => env?.close());
@@ -110,21 +106,6 @@ async function snapshot() {
 async function userRow(workosId) {
   const rows = await env.query('SELECT * FROM users WHERE workos_id = ?', workosId);
   return rows[0] ?? null;
-}
-
-/** Calls env.AUTH_SERVICE[method](...args) through a bound worker. */
-const rpc = (method, ...args) => env.rpc(method, ...args);
-
-async function validate(token) {
-  const r = await rpc('validateToken', token);
-  assert.equal(r.ok, true, `validateToken threw: ${r.error}`);
-  return r.result;
-}
-
-async function may(userId, resource, action, organizationId) {
-  const r = await rpc('checkPermission', { userId, resource, action, organizationId });
-  assert.equal(r.ok, true, `checkPermission threw: ${r.error}`);
-  return r.result;
 }
 
 async function auditCount(action, targetId) {
@@ -344,7 +325,7 @@ test('user.created inserts the user with WorkOS fields and local fields defaulte
   assert.equal(mark.event, 'user.created');
   assert.equal(mark.source, 'webhook');
   // A brand-new user gets nothing beyond what role 'user' grants (nothing by default).
-  assert.equal(await may(row.id, 'documents', 'read'), false);
+  assert.equal(await env.may({ userId: row.id, resource: 'documents', action: 'read' }), false);
 });
 
 test('user.updated changes WorkOS-owned fields and keeps the local role', async () => {
@@ -362,7 +343,7 @@ test('user.updated changes WorkOS-owned fields and keeps the local role', async 
   assert.equal(row.role, 'admin', 'the local role survives a WorkOS update');
   assert.equal(row.is_active, 1);
   assert.equal(row.workos_updated_ms, Date.parse(ev.data.updated_at));
-  assert.equal(await may(local.id, 'anything', 'delete'), true, 'still admin');
+  assert.equal(await env.may({ userId: local.id, resource: 'anything', action: 'delete' }), true, 'still admin');
 });
 
 test("user.deleted deactivates the user and cuts off that user's tokens and API keys through validateToken", async () => {
@@ -370,15 +351,15 @@ test("user.deleted deactivates the user and cuts off that user's tokens and API 
   const wu = standin.addUser({ email: mail, firstName: 'Doomed' });
   const login = await jsonLogin(env, { email: mail });
   const second = await jsonLogin(env, { email: mail });
-  const created = await rpc('createApiKey', { userId: login.user.id, name: 'ci' });
+  const created = await env.rpc('createApiKey', { userId: login.user.id, name: 'ci' });
   assert.equal(created.result?.success, true, JSON.stringify(created));
   const apiKey = created.result.apiKey.key;
   // A bystander keeps working.
   const bystander = await jsonLogin(env, { email: 'alan@example.test' });
 
-  assert.equal((await validate(login.token)).valid, true);
-  assert.equal((await validate(second.token)).valid, true);
-  assert.equal((await validate(apiKey)).valid, true);
+  assert.equal((await env.validate(login.token)).valid, true);
+  assert.equal((await env.validate(second.token)).valid, true);
+  assert.equal((await env.validate(apiKey)).valid, true);
 
   const { events } = emitted(() => standin.deleteUser(wu.id));
   // Only user.deleted is delivered: it alone must be enough to cut the user off.
@@ -392,22 +373,22 @@ test("user.deleted deactivates the user and cuts off that user's tokens and API 
   assert.equal(await auditCount('user.deactivated', login.user.id), 1);
 
   for (const t of [login.token, second.token, apiKey]) {
-    const v = await validate(t);
+    const v = await env.validate(t);
     assert.equal(v.valid, false, `still valid: ${JSON.stringify(v)}`);
   }
   const me = await env.fetch('/auth/me', { headers: bearer(login.token) });
   assert.equal(me.status, 401);
-  const refreshed = await rpc('refreshSession', login.refreshToken);
+  const refreshed = await env.rpc('refreshSession', login.refreshToken);
   assert.equal(refreshed.ok, false, 'the refresh token is dead too');
-  assert.equal(await may(login.user.id, 'documents', 'read'), false);
-  assert.equal((await validate(bystander.token)).valid, true, 'other users are untouched');
+  assert.equal(await env.may({ userId: login.user.id, resource: 'documents', action: 'read' }), false);
+  assert.equal((await env.validate(bystander.token)).valid, true, 'other users are untouched');
 
   // A user.updated delayed past the deletion (newer timestamp even) does not bring the account back.
   const late = envelope('user.updated', { ...wu, first_name: 'Revived', updated_at: iso(Date.now() + 1000) });
   const r = await deliver(late);
   assert.equal(r.status, 200, r.text);
   assert.equal((await userRow(wu.id)).is_active, 0);
-  assert.equal((await validate(apiKey)).valid, false);
+  assert.equal((await env.validate(apiKey)).valid, false);
   // Deleting a user WorkOS never told us about is acknowledged as unknown.
   await deliverExpect(envelope('user.deleted', workosUser()), 'unknown_user');
 });
@@ -429,16 +410,16 @@ test('organization.deleted removes the organization and cascades to its membersh
   const { workos, local } = await syncedUser('orgdel');
   await deliverExpect(eventOf('organization_membership.created', () => standin.addMembership({ userId: workos.id, organizationId: org.id, role: 'member' })), 'applied');
   const scoped = await jsonLogin(env, { email: workos.email, organizationId: org.id });
-  assert.equal((await validate(scoped.token)).valid, true);
-  assert.equal(await may(local.id, 'documents', 'write', org.id), true);
+  assert.equal((await env.validate(scoped.token)).valid, true);
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'write', organizationId: org.id }), true);
 
   const { events } = emitted(() => standin.deleteOrganization(org.id));
   await deliverExpect(only(events, 'organization.deleted'), 'applied');
   assert.equal(await env.count('organizations', 'id = ?', org.id), 0);
   assert.equal(await env.count('organization_memberships', 'organization_id = ?', org.id), 0);
   assert.equal(await auditCount('organization.deleted', org.id), 1);
-  assert.equal(await may(local.id, 'documents', 'read', org.id), false);
-  assert.equal((await validate(scoped.token)).valid, false, 'a session scoped to a deleted organization is over');
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'read', organizationId: org.id }), false);
+  assert.equal((await env.validate(scoped.token)).valid, false, 'a session scoped to a deleted organization is over');
   assert.equal((await userRow(workos.id)).is_active, 1, 'the user outlives the organization');
 });
 
@@ -449,17 +430,17 @@ test('a membership that goes inactive or is deleted ends the sessions scoped to 
   const m = standin.addMembership({ userId: wu.id, organizationId: org.id, role: 'member' });
   const scoped = await jsonLogin(env, { email: mail, organizationId: org.id });
   const plain = await jsonLogin(env, { email: mail });
-  assert.equal((await validate(scoped.token)).user.organizationId, org.id);
+  assert.equal((await env.validate(scoped.token)).user.organizationId, org.id);
   await deliverExpect(eventOf('organization_membership.updated', () => standin.updateMembership(m.id, { status: 'inactive' })), 'applied');
-  assert.equal((await validate(scoped.token)).valid, false, 'a session in an organization the person left still validates');
+  assert.equal((await env.validate(scoped.token)).valid, false, 'a session in an organization the person left still validates');
   assert.equal((await env.rpc('refreshSession', scoped.refreshToken)).ok, false);
-  assert.equal((await validate(plain.token)).valid, true);
+  assert.equal((await env.validate(plain.token)).valid, true);
 
   const again = standin.addMembership({ userId: wu.id, organizationId: [...standin.organizations.values()].find((o) => o.name === 'Globex').id, role: 'member' });
   const scoped2 = await jsonLogin(env, { email: mail, organizationId: again.organizationId ?? again.organization_id });
   await deliverExpect(eventOf('organization_membership.deleted', () => standin.deleteMembership(again.id)), 'applied');
-  assert.equal((await validate(scoped2.token)).valid, false);
-  assert.equal((await validate(plain.token)).valid, true);
+  assert.equal((await env.validate(scoped2.token)).valid, false);
+  assert.equal((await env.validate(plain.token)).valid, true);
 });
 
 test('a membership role change changes checkPermission in that organization, and only there', async () => {
@@ -475,14 +456,14 @@ test('a membership role change changes checkPermission in that organization, and
   assert.equal(row.organization_id, org.id);
   assert.equal(row.role, 'viewer');
   assert.equal(row.status, 'active');
-  assert.equal(await may(local.id, 'documents', 'read', org.id), true);
-  assert.equal(await may(local.id, 'documents', 'write', org.id), false);
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'read', organizationId: org.id }), true);
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'write', organizationId: org.id }), false);
   assert.equal(await audits(), 1);
 
   await deliverExpect(eventOf('organization_membership.updated', () => standin.updateMembership(m.data.id, { role: 'member' })), 'applied');
-  assert.equal(await may(local.id, 'documents', 'write', org.id), true, 'viewer → member grants write');
-  assert.equal(await may(local.id, 'documents', 'write', other.id), false, 'not in another organization');
-  assert.equal(await may(local.id, 'documents', 'delete', org.id), false);
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'write', organizationId: org.id }), true, 'viewer → member grants write');
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'write', organizationId: other.id }), false, 'not in another organization');
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'delete', organizationId: org.id }), false);
   assert.equal(await audits(), 2);
   const [detail] = await env.query("SELECT detail FROM audit_events WHERE action = 'membership.changed' AND target_id = ? ORDER BY at DESC, rowid DESC LIMIT 1", local.id);
   const d = JSON.parse(detail.detail);
@@ -491,16 +472,16 @@ test('a membership role change changes checkPermission in that organization, and
   assert.equal(d.organization_id, org.id);
 
   await deliverExpect(eventOf('organization_membership.updated', () => standin.updateMembership(m.data.id, { status: 'inactive' })), 'applied');
-  assert.equal(await may(local.id, 'documents', 'read', org.id), false, 'an inactive membership grants nothing');
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'read', organizationId: org.id }), false, 'an inactive membership grants nothing');
   assert.equal(await audits(), 3);
 
   await deliverExpect(eventOf('organization_membership.updated', () => standin.updateMembership(m.data.id, { status: 'active', role: 'admin' })), 'applied');
-  assert.equal(await may(local.id, 'billing', 'manage', org.id), true);
-  assert.equal(await may(local.id, 'billing', 'manage', other.id), false, 'an org admin is not a global admin');
+  assert.equal(await env.may({ userId: local.id, resource: 'billing', action: 'manage', organizationId: org.id }), true);
+  assert.equal(await env.may({ userId: local.id, resource: 'billing', action: 'manage', organizationId: other.id }), false, 'an org admin is not a global admin');
 
   await deliverExpect(eventOf('organization_membership.deleted', () => standin.deleteMembership(m.data.id)), 'applied');
   assert.equal(await env.count('organization_memberships', 'id = ?', m.data.id), 0);
-  assert.equal(await may(local.id, 'documents', 'read', org.id), false, 'a deleted membership grants nothing');
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'read', organizationId: org.id }), false, 'a deleted membership grants nothing');
   assert.equal(await auditCount('membership.deleted', local.id), 1);
   // Deleting it again (a different event for the same membership) changes nothing and audits nothing more.
   await deliverExpect(envelope('organization_membership.deleted', m.data), 'applied');
@@ -515,7 +496,7 @@ test('session.revoked revokes our session opened from that WorkOS session, withi
   const bystander = await jsonLogin(env, { email: mail });
   const sessions = await env.query('SELECT id, workos_session_id FROM sessions WHERE user_id = ?', victim.user.id);
   assert.equal(sessions.length, 2);
-  const victimSession = (await validate(victim.token)).session.id;
+  const victimSession = (await env.validate(victim.token)).session.id;
   const victimRow = sessions.find((s) => s.id === victimSession);
   assert.ok(victimRow?.workos_session_id, `session has a WorkOS session id: ${JSON.stringify(sessions)}`);
   assert.ok(standin.sessions.has(victimRow.workos_session_id));
@@ -527,14 +508,14 @@ test('session.revoked revokes our session opened from that WorkOS session, withi
   assert.equal(after.revoked_reason, 'workos_session_revoked');
 
   const deadline = Date.now() + 2500;
-  let v = await validate(victim.token);
+  let v = await env.validate(victim.token);
   while (v.valid && Date.now() < deadline) {
     await sleep(200);
-    v = await validate(victim.token);
+    v = await env.validate(victim.token);
   }
   assert.equal(v.valid, false, 'the access token stopped working within the 2 s cache bound');
-  assert.equal((await validate(bystander.token)).valid, true, 'the same user’s other WorkOS session is untouched');
-  const refreshed = await rpc('refreshSession', victim.refreshToken);
+  assert.equal((await env.validate(bystander.token)).valid, true, 'the same user’s other WorkOS session is untouched');
+  const refreshed = await env.rpc('refreshSession', victim.refreshToken);
   assert.equal(refreshed.ok, false);
 
   await deliverExpect(envelope('session.revoked', { object: 'session', id: 'session_TESTUNKNOWN', status: 'revoked' }), 'unknown_session');
@@ -591,9 +572,9 @@ test("dsync.user.deleted removes the person from that organization only: members
   const m = await env.query('SELECT status FROM organization_memberships WHERE user_id = ? AND organization_id = ?', inOrg.user.id, orgId);
   assert.equal(m[0].status, 'inactive');
   assert.equal(await env.count('sessions', 'id = ? AND revoked_at IS NOT NULL', sid), 1);
-  assert.equal((await validate(inOrg.token)).valid, false, 'the org-scoped session still validates');
+  assert.equal((await env.validate(inOrg.token)).valid, false, 'the org-scoped session still validates');
   assert.equal((await userRow(wu.id)).is_active, 1, 'one directory must not deactivate the whole account');
-  assert.equal((await validate(elsewhere.token)).valid, true);
+  assert.equal((await env.validate(elsewhere.token)).valid, true);
   assert.equal(await auditCount('membership.changed', inOrg.user.id), 1);
   await deliverExpect(envelope('dsync.user.deleted', data), 'already_inactive');
 });
@@ -615,7 +596,7 @@ test("a directory cannot deactivate or rename a user who is not a member of its 
   const row = await env.query('SELECT is_active, first_name FROM users WHERE id = ?', login.user.id);
   assert.equal(row[0].is_active, 1);
   assert.equal(row[0].first_name, 'Vera');
-  assert.equal((await validate(login.token)).valid, true);
+  assert.equal((await env.validate(login.token)).valid, true);
 });
 
 test('an unknown event type is acknowledged with 200 ignored_event_type and recorded once', async () => {
@@ -653,7 +634,7 @@ test('a replayed event is answered duplicate and has no second effect', async ()
   // Same event id carrying other data: the id was applied, so it is not applied again.
   const tampered = { ...ev, data: { ...ev.data, role: { slug: 'admin' }, updated_at: iso(Date.now() + 5000) } };
   await deliverExpect(tampered, 'duplicate');
-  assert.equal(await may(local.id, 'documents', 'write', org.id), false, 'still only a viewer');
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'write', organizationId: org.id }), false, 'still only a viewer');
   assert.deepEqual(await snapshot(), before);
 });
 
@@ -695,8 +676,8 @@ test('an older membership update arriving after a newer one is skipped and grant
   const [row] = await env.query('SELECT role, workos_updated_ms FROM organization_memberships WHERE id = ?', m.data.id);
   assert.equal(row.role, 'viewer');
   assert.equal(row.workos_updated_ms, Date.parse(demoted.data.updated_at));
-  assert.equal(await may(local.id, 'documents', 'write', org.id), false);
-  assert.equal(await may(local.id, 'documents', 'read', org.id), true);
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'write', organizationId: org.id }), false);
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'read', organizationId: org.id }), true);
   assert.equal(await env.count('audit_events', "action = 'membership.changed' AND target_id = ?", local.id), audits);
 });
 
@@ -708,13 +689,13 @@ test('a membership deleted in WorkOS is not revived by an older update delivered
   const promoted = eventOf('organization_membership.updated', () => standin.updateMembership(m.data.id, { role: 'admin' }));
   const deleted = eventOf('organization_membership.deleted', () => standin.deleteMembership(m.data.id));
   await deliverExpect(deleted, 'applied');
-  assert.equal(await may(local.id, 'documents', 'read', org.id), false);
+  assert.equal(await env.may({ userId: local.id, resource: 'documents', action: 'read', organizationId: org.id }), false);
   // WorkOS retries the earlier update (delivery order is not guaranteed, §6).
   const r = await deliver(promoted);
   assert.equal(r.status, 200, r.text);
   assert.notEqual(r.body.outcome, 'applied', 'the late update must not apply');
   assert.equal(await env.count('organization_memberships', 'id = ?', m.data.id), 0, 'the deleted membership stays deleted');
-  assert.equal(await may(local.id, 'billing', 'manage', org.id), false, 'no admin rights from a removed membership');
+  assert.equal(await env.may({ userId: local.id, resource: 'billing', action: 'manage', organizationId: org.id }), false, 'no admin rights from a removed membership');
 });
 
 test('a failure while applying answers 5xx and leaves nothing half-applied; redelivery then applies', async () => {
@@ -747,7 +728,7 @@ test('a failure while applying answers 5xx and leaves nothing half-applied; rede
   const [mrow] = await env.query('SELECT * FROM organization_memberships WHERE id = ?', ev.data.id);
   assert.equal(mrow.user_id, row.id);
   assert.equal(mrow.role, 'member');
-  assert.equal(await may(row.id, 'documents', 'write', org.id), true);
+  assert.equal(await env.may({ userId: row.id, resource: 'documents', action: 'write', organizationId: org.id }), true);
   await deliverExpect(ev, 'duplicate');
 });
 
@@ -778,7 +759,7 @@ test('the cron catch-up applies events the webhook path never saw and stores the
   const [mrow] = await env.query('SELECT role, status, user_id FROM organization_memberships WHERE id = ?', m.id);
   assert.equal(mrow.role, 'member');
   assert.equal(mrow.user_id, row.id);
-  assert.equal(await may(row.id, 'documents', 'write', org.id), true);
+  assert.equal(await env.may({ userId: row.id, resource: 'documents', action: 'write', organizationId: org.id }), true);
   assert.equal(await env.count('webhook_events', "id = ? AND source = 'events_api'", last.id), 1);
   // Every event of the handled types that WorkOS holds is now recorded exactly once.
   for (const e of standin.events.filter((x) => HANDLED_TYPES.has(x.event))) assert.equal(await env.count('webhook_events', 'id = ?', e.id), 1, `${e.event} ${e.id}`);
