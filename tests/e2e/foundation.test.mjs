@@ -4,50 +4,29 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startEnv, authBindings, authVariant, ROOT, sleep } from './harness.mjs';
-import { TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET } from './helpers.mjs';
+import { startEnv, ROOT, sleep } from './harness.mjs';
+import { TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, readJson, expectError } from './helpers.mjs';
+
+// Misconfigured instances of the build, one per host.
+const VARIANTS = {
+  'misconfigured.local': { JWT_SECRET: undefined },
+  'shortsecret.local': { JWT_SECRET: 'too-short' },
+  'prod.local': {
+    ENVIRONMENT: 'production',
+    WORKOS_REDIRECT_URI: 'https://auth.example.test/auth/callback',
+    WORKOS_API_BASE: 'https://api.workos.example.test',
+    JWT_SECRET: 'dev-only-access-signing-secret-0123456789abcdef',
+  },
+};
 
 let env;
-before(async () => {
-  env = await startEnv({
-    extraWorkers: (standin) => {
-      const base = authBindings(standin);
-      return [
-        authVariant('auth-misconfigured', 'misconfigured.local', { ...base, JWT_SECRET: undefined }),
-        authVariant('auth-short-secret', 'shortsecret.local', { ...base, JWT_SECRET: 'too-short' }),
-        authVariant('auth-dev-secret-in-production', 'prod.local', {
-          ...base,
-          ENVIRONMENT: 'production',
-          WORKOS_REDIRECT_URI: 'https://auth.example.test/auth/callback',
-          WORKOS_API_BASE: 'https://api.workos.example.test',
-          JWT_SECRET: 'dev-only-access-signing-secret-0123456789abcdef',
-        }),
-      ];
-    },
-  });
-});
+before(async () => { env = await startEnv({ variants: VARIANTS }); });
 after(async () => env?.close());
-
-async function body(res) {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    assert.fail(`expected JSON, got ${res.status}: ${text.slice(0, 200)}`);
-  }
-}
-
-function assertErrorShape(b) {
-  assert.equal(typeof b.error, 'string');
-  assert.match(b.error, /^[a-z_]+$/);
-  assert.equal(typeof b.error_description, 'string');
-  assert.ok(b.error_description.length > 0);
-}
 
 test('GET /health reports ok and a working D1 through the WASM build', async () => {
   const res = await env.fetch('/health');
   assert.equal(res.status, 200);
-  const b = await body(res);
+  const b = await readJson(res);
   assert.equal(b.status, 'ok');
   assert.equal(b.service, 'auth');
   assert.equal(b.db, 'ok');
@@ -69,20 +48,13 @@ test('migrations created every table of the schema', async () => {
 });
 
 test('an unknown route answers 404 with the JSON error shape', async () => {
-  const res = await env.fetch('/nope/nothing-here');
-  assert.equal(res.status, 404);
-  const b = await body(res);
-  assertErrorShape(b);
-  assert.equal(b.error, 'not_found');
+  await expectError(await env.fetch('/nope/nothing-here'), 404, 'not_found');
 });
 
 test('a wrong method answers 405 with Allow and the JSON error shape', async () => {
   const res = await env.fetch('/health', { method: 'POST', body: '{}' });
-  assert.equal(res.status, 405);
   assert.equal(res.headers.get('allow'), 'GET, HEAD');
-  const b = await body(res);
-  assertErrorShape(b);
-  assert.equal(b.error, 'method_not_allowed');
+  await expectError(res, 405, 'method_not_allowed');
 
   const del = await env.fetch('/auth/refresh', { method: 'DELETE' });
   assert.equal(del.status, 405);
@@ -92,10 +64,7 @@ test('a wrong method answers 405 with Allow and the JSON error shape', async () 
 test('a body over the limit answers 413, declared or streamed', async () => {
   const big = 'x'.repeat(64 * 1024);
   const res = await env.fetch('/auth/refresh', { method: 'POST', body: big, headers: { 'content-type': 'application/json' } });
-  assert.equal(res.status, 413);
-  const b = await body(res);
-  assertErrorShape(b);
-  assert.equal(b.error, 'payload_too_large');
+  await expectError(res, 413, 'payload_too_large');
 
   const hook = await env.fetch('/webhooks/workos', { method: 'POST', body: 'x'.repeat(300 * 1024) });
   assert.equal(hook.status, 413);
@@ -104,19 +73,19 @@ test('a body over the limit answers 413, declared or streamed', async () => {
 test('a missing JWT_SECRET answers 500 server_misconfigured naming it, never a value', async () => {
   const res = await env.mf.dispatchFetch('http://misconfigured.local/auth/me');
   assert.equal(res.status, 500);
-  const b = await body(res);
+  const b = await readJson(res);
   assert.equal(b.error, 'server_misconfigured');
   assert.match(b.error_description, /JWT_SECRET/);
   assert.doesNotMatch(JSON.stringify(b), new RegExp(TEST_JWT_REFRESH_SECRET));
   const health = await env.mf.dispatchFetch('http://misconfigured.local/health');
   assert.equal(health.status, 500);
-  assert.equal((await body(health)).error, 'server_misconfigured');
+  assert.equal((await readJson(health)).error, 'server_misconfigured');
 });
 
 test('a JWT secret under 32 bytes is refused by name', async () => {
   const res = await env.mf.dispatchFetch('http://shortsecret.local/auth/me');
   assert.equal(res.status, 500);
-  const b = await body(res);
+  const b = await readJson(res);
   assert.equal(b.error, 'server_misconfigured');
   assert.match(b.error_description, /JWT_SECRET must be at least 32 bytes/);
   assert.doesNotMatch(b.error_description, /too-short/);
@@ -125,7 +94,7 @@ test('a JWT secret under 32 bytes is refused by name', async () => {
 test('development secrets are refused in production', async () => {
   const res = await env.mf.dispatchFetch('http://prod.local/health');
   assert.equal(res.status, 500);
-  const b = await body(res);
+  const b = await readJson(res);
   assert.equal(b.error, 'server_misconfigured');
   assert.doesNotMatch(b.error_description, /dev-only-access/);
 });

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { startEnv, authBindings, authVariant, CookieJar, browserLogin, bearer, sleep, ORIGIN } from './harness.mjs';
+import { startEnv, CookieJar, browserLogin, bearer, sleep, ORIGIN } from './harness.mjs';
 import { sha256hex, jwtPart, nowSecs, readJson, expectError } from './helpers.mjs';
 
 const HTTPS_ORIGIN = 'https://auth.example.test';
@@ -15,9 +15,7 @@ before(async () => {
     // hangMs: an injected 'timeout' holds the exchange 3 s, past the worker's 1.5 s WORKOS_TIMEOUT_MS.
     standin: { hangMs: 3000 },
     // The same build served on https (development mode, so the stand-in may stay on http).
-    extraWorkers: (standin) => [
-      authVariant('auth-https', 'auth.example.test', { ...authBindings(standin), WORKOS_REDIRECT_URI: `${HTTPS_ORIGIN}/auth/callback` }),
-    ],
+    variants: { [new URL(HTTPS_ORIGIN).host]: { WORKOS_REDIRECT_URI: `${HTTPS_ORIGIN}/auth/callback` } },
   });
 });
 after(async () => env?.close());
@@ -28,9 +26,6 @@ after(async () => env?.close());
 
 const FIREFOX_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:130.0) Gecko/20100101 Firefox/130.0';
 const s256 = (s) => createHash('sha256').update(s).digest('base64url');
-
-
-/** Asserts the error contract: status, code, a description, no-store. */
 
 /** Set-Cookie headers as {name, value, attrs} with attribute names lowercased. */
 function setCookies(res) {

@@ -2,51 +2,27 @@
 // deactivated), and signing-secret rotation across two builds sharing one D1. Sign-in itself: login.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEnv, authBindings, authVariant, CookieJar, bearer, sleep, ORIGIN } from './harness.mjs';
+import { startEnv, CookieJar, jsonLogin, bearer, sleep, ORIGIN } from './harness.mjs';
 import {
   TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, nowSecs, b64u, jwtPart, kidOf, accessHeader, refreshHeader, forge, readJson, expectError,
 } from './helpers.mjs';
 
 const NEW_JWT_SECRET = 'rotated-access-secret-that-is-long-enough-0003';
-const ROTATED = 'http://rotated.local';
-const NEW_ONLY = 'http://newonly.local';
+// Two more instances of the build, same D1, same issuer:
+const ROTATED = 'http://rotated.local'; // JWT_SECRET rotated; the old one kept for verification
+const NEW_ONLY = 'http://newonly.local'; // the old secret removed
+const VARIANTS = {
+  'rotated.local': { JWT_SECRET: NEW_JWT_SECRET, JWT_SECRET_PREVIOUS: TEST_JWT_SECRET },
+  'newonly.local': { JWT_SECRET: NEW_JWT_SECRET },
+};
 
 let env;
-before(async () => {
-  env = await startEnv({
-    extraWorkers: (standin) => {
-      const base = authBindings(standin);
-      return [
-        // JWT_SECRET rotated; the old one kept for verification. Same D1, same issuer.
-        authVariant('auth-rotated', 'rotated.local', { ...base, JWT_SECRET: NEW_JWT_SECRET, JWT_SECRET_PREVIOUS: TEST_JWT_SECRET }),
-        // The old secret removed.
-        authVariant('auth-new-secret-only', 'newonly.local', { ...base, JWT_SECRET: NEW_JWT_SECRET }),
-      ];
-    },
-  });
-});
+before(async () => { env = await startEnv({ variants: VARIANTS }); });
 after(async () => env?.close());
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------
-
-
-
-
-
-/** A JSON sign-in through authorize → stand-in → callback; returns {token, refreshToken, user}. */
-async function signIn(login) {
-  const jar = new CookieJar();
-  const start = jar.store(await env.fetch('/auth/authorize'));
-  assert.equal(start.status, 302);
-  env.standin.nextLogin(login);
-  const atWorkos = await fetch(start.headers.get('location'), { redirect: 'manual' });
-  const res = await env.fetch(atWorkos.headers.get('location'), { headers: { cookie: jar.header(), accept: 'application/json' } });
-  const body = await readJson(res);
-  assert.equal(res.status, 200, `callback answered ${res.status}: ${JSON.stringify(body)}`);
-  return body;
-}
 
 const refreshBody = (refreshToken, base = ORIGIN) =>
   env.fetch(`${base}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken }) });
@@ -63,7 +39,7 @@ const rotationState = async (id) => {
 // ---------------------------------------------------------------------------------------------------------
 
 test('refresh rotates the pair: new tokens for the same session, and the new refresh token refreshes next', async () => {
-  const first = await signIn({ email: 'ada@acme.test' });
+  const first = await jsonLogin(env, { email: 'ada@acme.test' });
   const sid = sidOf(first.token);
   const before = await rotationState(sid);
   const res = await refreshBody(first.refreshToken);
@@ -96,7 +72,7 @@ test('refresh rotates the pair: new tokens for the same session, and the new ref
 
 test('refresh keeps the organization scope of the session', async () => {
   const acme = [...env.standin.organizations.values()].find((o) => o.name === 'Acme Corp').id;
-  const first = await signIn({ email: 'ada@acme.test', organizationId: acme });
+  const first = await jsonLogin(env, { email: 'ada@acme.test', organizationId: acme });
   assert.equal(jwtPart(first.token, 1).org_id, acme);
   const next = await readJson(await refreshBody(first.refreshToken));
   assert.equal(jwtPart(next.token, 1).org_id, acme);
@@ -106,7 +82,7 @@ test('refresh keeps the organization scope of the session', async () => {
 
 test('two concurrent refreshes of one token both succeed with the identical new pair', async () => {
   for (let round = 0; round < 3; round++) {
-    const { refreshToken } = await signIn({ email: 'grace@acme.test' });
+    const { refreshToken } = await jsonLogin(env, { email: 'grace@acme.test' });
     const [a, b] = await Promise.all([refreshBody(refreshToken), refreshBody(refreshToken)]);
     const [ja, jb] = [await readJson(a), await readJson(b)];
     assert.equal(a.status, 200, `round ${round}: ${JSON.stringify(ja)}`);
@@ -120,7 +96,7 @@ test('two concurrent refreshes of one token both succeed with the identical new 
     assert.equal(next.status, 200, JSON.stringify(await next.clone().json()));
   }
   // A late duplicate (same token, 1 s later, still within the 2 s grace window) gets the same pair too.
-  const { refreshToken } = await signIn({ email: 'grace@acme.test' });
+  const { refreshToken } = await jsonLogin(env, { email: 'grace@acme.test' });
   const one = await readJson(await refreshBody(refreshToken));
   assert.ok(one.refreshToken, JSON.stringify(one));
   await sleep(1000);
@@ -132,7 +108,7 @@ test('two concurrent refreshes of one token both succeed with the identical new 
 });
 
 test('reusing a rotated refresh token after the grace window revokes the session and writes an audit row', async () => {
-  const first = await signIn({ email: 'alan@example.test' });
+  const first = await jsonLogin(env, { email: 'alan@example.test' });
   const sid = sidOf(first.token);
   const second = await readJson(await refreshBody(first.refreshToken));
   assert.ok(second.refreshToken, JSON.stringify(second));
@@ -161,7 +137,7 @@ test('reusing a rotated refresh token after the grace window revokes the session
 });
 
 test('expired, revoked, tampered, wrong-secret and wrong-type refresh tokens answer 401 invalid_refresh_token and change nothing', async () => {
-  const live = await signIn({ email: 'vic@globex.test' });
+  const live = await jsonLogin(env, { email: 'vic@globex.test' });
   const sid = sidOf(live.refreshToken);
   const claims = jwtPart(live.refreshToken, 1);
   const [h, p, s] = live.refreshToken.split('.');
@@ -192,14 +168,14 @@ test('expired, revoked, tampered, wrong-secret and wrong-type refresh tokens ans
   assert.equal(ok.status, 200, JSON.stringify(await ok.clone().json()));
 
   // An expired session row refuses even a perfectly signed current token.
-  const other = await signIn({ email: 'vic@globex.test' });
+  const other = await jsonLogin(env, { email: 'vic@globex.test' });
   await env.query('UPDATE sessions SET expires_at = ? WHERE id = ?', nowSecs() - 1, sidOf(other.refreshToken));
   const expiredBefore = await rotationState(sidOf(other.refreshToken));
   await expectError(await refreshBody(other.refreshToken), 401, 'invalid_refresh_token', 'expired session');
   assert.deepEqual(await rotationState(sidOf(other.refreshToken)), expiredBefore);
 
   // A revoked session refuses its refresh token.
-  const third = await signIn({ email: 'vic@globex.test' });
+  const third = await jsonLogin(env, { email: 'vic@globex.test' });
   const out = await env.fetch('/auth/logout', { method: 'POST', headers: bearer(third.token) });
   assert.equal(out.status, 200);
   await expectError(await refreshBody(third.refreshToken), 401, 'invalid_refresh_token', 'revoked session');
@@ -212,7 +188,7 @@ test('a refresh without any token answers 400 naming refreshToken', async () => 
 });
 
 test('cookie-based refresh requires a same-origin or allowed Origin (403 origin_not_allowed otherwise)', async () => {
-  const { refreshToken } = await signIn({ email: 'ada@acme.test' });
+  const { refreshToken } = await jsonLogin(env, { email: 'ada@acme.test' });
   const sid = sidOf(refreshToken);
   const before = await rotationState(sid);
   for (const origin of [undefined, 'https://evil.com', 'null', 'http://localhost:8787.evil.com', 'http://localhost:8788', 'https://localhost:8787']) {
@@ -251,14 +227,14 @@ test('cookie-based refresh requires a same-origin or allowed Origin (403 origin_
 // ---------------------------------------------------------------------------------------------------------
 
 test('a re-signed copy of a real access token is accepted (the forging helper is faithful)', async () => {
-  const { token } = await signIn({ email: 'grace@acme.test' });
+  const { token } = await jsonLogin(env, { email: 'grace@acme.test' });
   const copy = forge(accessHeader(), jwtPart(token, 1), TEST_JWT_SECRET);
   assert.equal(copy, token, 'the worker signs differently from the helper; the forgery tests below would prove nothing');
   assert.equal((await me(copy)).status, 200);
 });
 
 test('/auth/me rejects forged access tokens: other algorithms, none, bad signatures, unknown kid, wrong issuer, tampering', async () => {
-  const { token, user } = await signIn({ email: 'grace@acme.test' });
+  const { token, user } = await jsonLogin(env, { email: 'grace@acme.test' });
   const claims = jwtPart(token, 1);
   const [h, p, s] = token.split('.');
   const attacker = 'an-attacker-secret-that-is-long-enough-99';
@@ -296,7 +272,7 @@ test('/auth/me rejects forged access tokens: other algorithms, none, bad signatu
 });
 
 test('/auth/me answers token_expired for an expired token and invalid_token for one issued in the future', async () => {
-  const { token } = await signIn({ email: 'grace@acme.test' });
+  const { token } = await jsonLogin(env, { email: 'grace@acme.test' });
   const claims = jwtPart(token, 1);
   const now = nowSecs();
   await expectError(await me(forge(accessHeader(), { ...claims, iat: now - 1000, exp: now - 10 }, TEST_JWT_SECRET)), 401, 'token_expired');
@@ -308,7 +284,7 @@ test('/auth/me answers token_expired for an expired token and invalid_token for 
 });
 
 test('a refresh token is refused as an access token, and an access token as a refresh token', async () => {
-  const { token, refreshToken } = await signIn({ email: 'alan@example.test' });
+  const { token, refreshToken } = await jsonLogin(env, { email: 'alan@example.test' });
   await expectError(await me(refreshToken), 401, 'invalid_token', 'refresh token as Bearer');
   await expectError(await env.fetch('/auth/me', { headers: { cookie: `auth_session=${refreshToken}` } }), 401, 'invalid_token', 'refresh token as session cookie');
   // Same claims, retyped and signed with the access key: the typ header is what keeps them apart.
@@ -324,8 +300,8 @@ test('a refresh token is refused as an access token, and an access token as a re
 });
 
 test('a token of a revoked session answers session_revoked', async () => {
-  const a = await signIn({ email: 'alan@example.test' });
-  const b = await signIn({ email: 'alan@example.test' });
+  const a = await jsonLogin(env, { email: 'alan@example.test' });
+  const b = await jsonLogin(env, { email: 'alan@example.test' });
   assert.equal((await me(a.token)).status, 200); // now cached as live in this isolate
   const del = await env.fetch(`/auth/sessions/${sidOf(a.token)}`, { method: 'DELETE', headers: bearer(b.token) });
   assert.equal(del.status, 200);
@@ -339,8 +315,8 @@ test('a token of a revoked session answers session_revoked', async () => {
 
 test('a deactivated user is refused on a fresh session at once and on a cached one after the cache TTL', async () => {
   const email = 'to-deactivate@example.test';
-  const cached = await signIn({ email });
-  const fresh = await signIn({ email });
+  const cached = await jsonLogin(env, { email });
+  const fresh = await jsonLogin(env, { email });
   assert.equal((await me(cached.token)).status, 200); // cached live
   await env.query('UPDATE users SET is_active = 0 WHERE id = ?', cached.user.id);
   await expectError(await me(fresh.token), 403, 'user_deactivated', 'fresh session');
@@ -358,7 +334,7 @@ test('a deactivated user is refused on a fresh session at once and on a cached o
 // ---------------------------------------------------------------------------------------------------------
 
 test('after rotating JWT_SECRET, tokens signed with the previous secret still verify (kid picks the key)', async () => {
-  const { token, refreshToken, user } = await signIn({ email: 'ada@acme.test' });
+  const { token, refreshToken, user } = await jsonLogin(env, { email: 'ada@acme.test' });
   assert.equal(jwtPart(token, 0).kid, kidOf(TEST_JWT_SECRET));
   const res = await me(token, ROTATED);
   const b = await readJson(res);
@@ -382,7 +358,7 @@ test('after rotating JWT_SECRET, tokens signed with the previous secret still ve
 });
 
 test('a worker without the previous secret rejects tokens signed with it', async () => {
-  const { token } = await signIn({ email: 'ada@acme.test' });
+  const { token } = await jsonLogin(env, { email: 'ada@acme.test' });
   assert.equal((await me(token)).status, 200);
   await expectError(await me(token, NEW_ONLY), 401, 'invalid_token');
   await expectError(await env.mf.dispatchFetch(`${NEW_ONLY}/auth/me`, { headers: { cookie: `auth_session=${token}` } }), 401, 'invalid_token');
