@@ -561,7 +561,7 @@ test("dsync.user.deleted removes the person from that organization only: members
   const orgId = `org_${unique('dir')}`;
   await memberOf(inOrg.user.id, orgId);
   // The first session is scoped to the directory's organization.
-  const sid = (await env.rpc('validateToken', inOrg.token)).result.session.id;
+  const sid = (await env.validate(inOrg.token)).session.id;
   await env.query('UPDATE sessions SET organization_id = ? WHERE id = ?', orgId, sid);
   const now = Date.now();
   const data = {
