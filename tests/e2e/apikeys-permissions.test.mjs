@@ -255,7 +255,7 @@ test('a key with a corrupted checksum is refused as malformed before any D1 quer
     ['invalid_character', real.key.slice(0, 20) + '-' + real.key.slice(21)],
   ];
   for (const [why, key] of malformed) {
-    const r = await env.call('GET', '/auth/me', key, undefined);
+    const r = await me(key);
     await expectError(r, 401, 'api_key_malformed', why);
     assert.deepEqual(await env.validate(key), { valid: false, error: 'api_key_malformed' }, why);
   }
