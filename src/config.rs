@@ -56,6 +56,17 @@ pub struct Config {
     /// How long after a rotation the previous refresh token still returns the same new pair.
     pub refresh_grace_secs: i64,
     pub secure_cookies: bool,
+    pub retention: Retention,
+}
+
+/// How long rows that grow with use are kept, and how much one cron run may delete.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    pub audit_days: i64,
+    pub sessions_days: i64,
+    pub webhook_events_days: i64,
+    pub batch_size: i64,
+    pub max_batches: i64,
 }
 
 thread_local! {
@@ -211,6 +222,15 @@ impl Config {
             session_cache_ttl_secs: number("SESSION_CACHE_TTL_SECONDS", 30, 0, 300)?,
             refresh_grace_secs: number("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 60)?,
             secure_cookies,
+            retention: Retention {
+                // At least 90 days: an audit period must be closed before its rows may go.
+                audit_days: number("RETENTION_AUDIT_DAYS", 365, 90, 3650)?,
+                sessions_days: number("RETENTION_SESSIONS_DAYS", 30, 1, 3650)?,
+                // More than the Events API's 30 days, so a redelivered event is still recognised.
+                webhook_events_days: number("RETENTION_WEBHOOK_EVENTS_DAYS", 35, 31, 3650)?,
+                batch_size: number("RETENTION_BATCH_SIZE", 500, 1, 5000)?,
+                max_batches: number("RETENTION_MAX_BATCHES", 10, 1, 100)?,
+            },
         })
     }
 }

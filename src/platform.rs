@@ -21,6 +21,68 @@ extern "C" {
     fn wait_until(promise: &js_sys::Promise);
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// A request body's `ReadableStream` (only the two methods used here).
+    type BodyStream;
+    #[wasm_bindgen(method, js_name = getReader)]
+    fn get_reader(this: &BodyStream) -> BodyReader;
+
+    type BodyReader;
+    #[wasm_bindgen(method)]
+    fn read(this: &BodyReader) -> js_sys::Promise;
+    #[wasm_bindgen(method)]
+    fn cancel(this: &BodyReader) -> js_sys::Promise;
+}
+
+/// Why a body could not be read whole.
+pub enum BodyError {
+    /// More than the limit arrived (reading stopped there).
+    TooLarge,
+    /// The stream failed.
+    Unreadable,
+}
+
+/// Reads a request body chunk by chunk, counting as it goes, and stops (cancelling the stream) as
+/// soon as more than `limit` bytes have arrived: whatever the sender declared or not, at most
+/// `limit` + one chunk is ever held, and only `limit` bytes are copied into WASM memory.
+pub async fn read_body_limited(
+    request: &worker::web_sys::Request,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let Some(stream) = request.body() else {
+        return Ok(Vec::new());
+    };
+    let reader = stream.unchecked_into::<BodyStream>().get_reader();
+    let mut body = Vec::new();
+    loop {
+        let chunk = wasm_bindgen_futures::JsFuture::from(reader.read())
+            .await
+            .map_err(|_| BodyError::Unreadable)?;
+        let done = js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))
+            .map_err(|_| BodyError::Unreadable)?;
+        if done.as_bool() == Some(true) {
+            return Ok(body);
+        }
+        let value = js_sys::Reflect::get(&chunk, &JsValue::from_str("value"))
+            .map_err(|_| BodyError::Unreadable)?;
+        let bytes = value
+            .dyn_into::<js_sys::Uint8Array>()
+            .map_err(|_| BodyError::Unreadable)?;
+        let len = usize::try_from(bytes.length()).unwrap_or(usize::MAX);
+        if body.len().saturating_add(len) > limit {
+            // Stop the upload here; the rest is never read.
+            let _ = reader.cancel();
+            return Err(BodyError::TooLarge);
+        }
+        let start = body.len();
+        body.resize(start + len, 0);
+        if let Some(dest) = body.get_mut(start..) {
+            bytes.copy_to(dest);
+        }
+    }
+}
+
 /// The bindings of this worker.
 pub fn env() -> Env {
     ENV.with(JsValue::clone).unchecked_into()

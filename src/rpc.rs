@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::input::{self, Fields};
 use crate::platform;
 use crate::service::api_keys::{self, ApiKeyView, CreateKey};
-use crate::service::identity::{self, Credential, IdentityView};
+use crate::service::identity::{self, Credential, IdentityView, Via};
 use crate::service::login::{self, AuthorizeOptions};
 use crate::service::permissions::{self, Question};
 use crate::service::users::UserView;
@@ -53,14 +53,97 @@ fn opt_string_arg(value: &JsValue, name: &str, max: usize) -> Result<Option<Stri
     }
 }
 
-/// An object argument as JSON fields.
+/// How much of an object argument is read: nesting depth, values in all, characters in all. A
+/// self-referencing object runs into the depth bound instead of recursing until the module traps.
+const MAX_DEPTH: usize = 4;
+const MAX_VALUES: usize = 256;
+const MAX_TEXT_UNITS: usize = 64 * 1024;
+
+/// An object argument as JSON fields. Only plain data is read (objects whose prototype is
+/// `Object.prototype` or null, arrays, strings, finite numbers, booleans, null): an RPC stub, a
+/// class instance or a function is refused without touching its properties.
 fn object_arg(value: JsValue, name: &str) -> Result<Fields, AppError> {
-    if !value.is_object() || js_sys::Array::is_array(&value) {
-        return Err(AppError::invalid_field(name, "must be an object"));
+    if !is_plain_object(&value) {
+        return Err(AppError::invalid_field(name, "must be a plain object"));
     }
-    let v: Value = serde_wasm_bindgen::from_value(value)
-        .map_err(|_| AppError::invalid_field(name, "must be a plain object"))?;
+    let mut budget = Budget {
+        values: MAX_VALUES,
+        text_units: MAX_TEXT_UNITS,
+    };
+    let v = plain_json(&value, 0, &mut budget).map_err(|why| AppError::invalid_field(name, why))?;
     Fields::from_value(v)
+}
+
+struct Budget {
+    values: usize,
+    text_units: usize,
+}
+
+fn is_plain_object(v: &JsValue) -> bool {
+    if !v.is_object() || js_sys::Array::is_array(v) {
+        return false;
+    }
+    let proto = js_sys::Object::get_prototype_of(v);
+    proto.is_null() || proto == js_sys::Object::get_prototype_of(&js_sys::Object::new())
+}
+
+fn plain_json(v: &JsValue, depth: usize, budget: &mut Budget) -> Result<Value, &'static str> {
+    budget.values = budget
+        .values
+        .checked_sub(1)
+        .ok_or("holds too many values")?;
+    if v.is_null() || v.is_undefined() {
+        return Ok(Value::Null);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Some(n) = v.as_f64() {
+        // JS has one number type: a whole number becomes a JSON integer, as JSON.parse would give.
+        #[allow(clippy::cast_possible_truncation)]
+        let whole = n as i64;
+        #[allow(clippy::cast_precision_loss)]
+        if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 && whole as f64 == n {
+            return Ok(Value::Number(whole.into()));
+        }
+        return serde_json::Number::from_f64(n)
+            .map(Value::Number)
+            .ok_or("holds a number that is not finite");
+    }
+    if let Some(s) = v.dyn_ref::<js_sys::JsString>() {
+        budget.text_units = budget
+            .text_units
+            .checked_sub(usize::try_from(s.length()).unwrap_or(usize::MAX))
+            .ok_or("holds too much text")?;
+        return Ok(Value::String(String::from(s)));
+    }
+    if depth >= MAX_DEPTH {
+        return Err("is nested too deeply (or refers to itself)");
+    }
+    if let Some(items) = v.dyn_ref::<js_sys::Array>() {
+        if usize::try_from(items.length()).unwrap_or(usize::MAX) > budget.values {
+            return Err("holds too many values");
+        }
+        return items
+            .iter()
+            .map(|item| plain_json(&item, depth + 1, budget))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
+    }
+    if !is_plain_object(v) {
+        return Err("must hold only plain data (objects, arrays, strings, numbers, booleans)");
+    }
+    let keys = js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>());
+    if usize::try_from(keys.length()).unwrap_or(usize::MAX) > budget.values {
+        return Err("holds too many values");
+    }
+    let mut map = serde_json::Map::new();
+    for key in keys.iter() {
+        let Some(k) = key.as_string() else { continue };
+        let item = js_sys::Reflect::get(v, &key).map_err(|_| "could not be read")?;
+        map.insert(k, plain_json(&item, depth + 1, budget)?);
+    }
+    Ok(Value::Object(map))
 }
 
 fn to_js<T: Serialize>(v: &T) -> JsValue {
@@ -89,7 +172,7 @@ fn log_failure(method: &str, e: &AppError) {
 pub async fn validate_token(token: JsValue) -> JsValue {
     let result = async {
         let t = string_arg(&token, "token", token::MAX_TOKEN_LEN)?;
-        identity::authenticate(&app()?, Credential::bearer(&t)).await
+        identity::authenticate(&app()?, Credential::bearer(&t), Via::Binding).await
     }
     .await;
     match result {
@@ -151,7 +234,7 @@ pub async fn revoke_api_key(user_id: JsValue, key_id: JsValue) -> Result<JsValue
         let Ok(key_id) = ApiKeyId::parse(&string_arg(&key_id, "keyId", 64)?) else {
             return Ok(false);
         };
-        api_keys::revoke(&app()?, &user_id, &key_id, &Client::default()).await
+        api_keys::revoke(&app()?, &user_id, &key_id, None, &Client::default()).await
     }
     .await;
     result
@@ -266,15 +349,22 @@ pub async fn get_workos_auth_url(
         .map_err(|e| reject("getWorkOSAuthURL", &e))
 }
 
-/// `exchangeWorkOSCode(code, state?)` → `{accessToken, refreshToken, user}` (our own tokens).
+/// `exchangeWorkOSCode(code, state)` → `{accessToken, refreshToken, user}` (our own tokens).
+/// `state` is required: every URL `getWorkOSAuthURL` makes carries a PKCE challenge derived from its
+/// state, so an exchange without it could only fail at WorkOS.
 #[wasm_bindgen(js_name = exchangeWorkOSCode)]
 pub async fn exchange_workos_code(code: JsValue, state: JsValue) -> Result<JsValue, JsValue> {
     let result = async {
         let code = string_arg(&code, "code", 512)?;
-        let state = opt_string_arg(&state, "state", 512)?;
+        let state = opt_string_arg(&state, "state", 512)?.ok_or_else(|| {
+            AppError::invalid_field(
+                "state",
+                "is required: pass the `state` of the URL getWorkOSAuthURL returned (it carries the PKCE verifier)",
+            )
+        })?;
         let app = app()?;
-        let verifier = state.as_deref().map(|s| login::verifier_for(&app, s));
-        login::complete(&app, &code, verifier.as_deref(), &Client::default()).await
+        let verifier = login::verifier_for(&app, &state);
+        login::complete(&app, &code, Some(&verifier), &Client::default()).await
     }
     .await;
     result

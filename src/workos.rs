@@ -46,6 +46,11 @@ impl Failure {
         }
     }
 
+    /// WorkOS answered 400 `invalid_request`: a parameter is missing or malformed (our caller's to fix).
+    pub fn is_invalid_request(&self) -> bool {
+        matches!(self, Failure::Api { error, .. } if error.status == 400 && error.code == "invalid_request")
+    }
+
     /// WorkOS says the object does not exist (definitive, unlike a transient failure).
     pub fn is_not_found(&self) -> bool {
         matches!(self, Failure::Api { error, .. } if error.status == 404)

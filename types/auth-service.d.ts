@@ -2,13 +2,16 @@
 //   wrangler.toml:  services = [{ binding = "AUTH_SERVICE", service = "auth" }]
 //   interface Env { AUTH_SERVICE: Service<AuthService> }   (or AuthService directly)
 // Every method is JS RPC on the auth worker's default entrypoint. Timestamps are RFC 3339 strings.
+// Object arguments must be plain data (at most 4 levels deep, 256 values); anything else is refused
+// with invalid_request.
 
 export interface AuthUser {
   id: string;
   email: string;
   /** Global role of the user in this service: "user" or "admin". */
   role: string;
-  /** The organization the token is scoped to, if any (WorkOS organization id). */
+  /** The organization the credential acts in, if any (WorkOS organization id): the one the session
+   *  was signed into, or the one an API key is bound to. Never take it from the request instead. */
   organizationId: string | null;
 }
 
@@ -18,13 +21,14 @@ export type ValidateTokenResult =
       user: AuthUser;
       /** Present for access tokens. */
       session?: { id: string; expiresAt: string };
-      /** Present for API keys; `scopes` null means the owner's full permissions. */
+      /** Present for API keys; `scopes` null means the owner's full permissions as the ceiling. */
       apiKey?: { id: string; name: string; scopes: string[] | null };
     }
   | {
       valid: false;
       /** e.g. invalid_token, token_expired, session_revoked, user_deactivated, api_key_malformed,
-       *  invalid_api_key, api_key_revoked, api_key_expired, invalid_request */
+       *  invalid_api_key, api_key_revoked, api_key_expired, invalid_request (a non-string or one over
+       *  4096 characters) */
       error: string;
     };
 
@@ -43,16 +47,23 @@ export interface CreateApiKeyParams {
   /** 1-365, default 90. */
   expiresInDays?: number;
   environment?: 'live' | 'test';
-  /** `resource:action` strings within the owner's permissions; omitted = owner's full permissions. */
+  /** `resource:action` strings within the owner's permissions; omitted = owner's full permissions.
+   *  The reserved `account:manage` lets the key manage its owner's sessions and keys over HTTP. */
   scopes?: string[];
+  /** Binds the key to one organization the owner is an active member of. */
+  organizationId?: string;
 }
 
 export type CreateApiKeyResult =
   | {
       success: true;
       /** `key` is shown once; only its hash is stored. */
-      apiKey: { id: string; key: string; prefix: 'sk_live_' | 'sk_test_'; start: string; name: string; expiresAt: string; createdAt: string };
+      apiKey: {
+        id: string; key: string; prefix: 'sk_live_' | 'sk_test_'; start: string; name: string;
+        scopes: string[] | null; organizationId: string | null; lastUsedAt: string | null; expiresAt: string; createdAt: string;
+      };
     }
+  /** e.g. invalid_request, user_not_found, user_deactivated, scope_not_allowed, forbidden, rate_limited */
   | { success: false; error: string; error_description: string };
 
 export interface TokenPair {
@@ -86,13 +97,16 @@ export interface AuthService {
   createApiKey(params: CreateApiKeyParams): Promise<CreateApiKeyResult>;
   /** false when that user has no key with this id. */
   revokeApiKey(userId: string, keyId: string): Promise<boolean>;
-  /** Rejects ("invalid_refresh_token: ...") when the refresh token is not valid. */
+  /** Rejects ("invalid_refresh_token: ...") when the refresh token is not valid, "rate_limited: ..."
+   *  when this session refreshes too often. */
   refreshSession(refreshToken: string): Promise<TokenPair>;
   revokeSession(sessionId: string): Promise<boolean>;
+  /** Rejects "rate_limited: ..." when this user has created too many keys and sessions lately. */
   createSession(params: CreateSessionParams): Promise<TokenPair & { session: { id: string; expiresAt: string } }>;
   /** `redirectUri`: where WorkOS returns the code (this worker's origin or an allowed origin).
    *  Keep `state` (generated when omitted; it is in the URL) and pass it to exchangeWorkOSCode. */
   getWorkOSAuthURL(redirectUri: string, state?: string): Promise<string>;
-  /** Our own tokens for the signed-in user. Rejects with WorkOS's code (e.g. "invalid_grant: ..."). */
-  exchangeWorkOSCode(code: string, state?: string): Promise<{ accessToken: string; refreshToken: string; user: SignedInUser }>;
+  /** Our own tokens for the signed-in user. `state` is the one getWorkOSAuthURL used (it carries the
+   *  PKCE verifier). Rejects with a code (e.g. "invalid_grant: ...", "invalid_request: ..."). */
+  exchangeWorkOSCode(code: string, state: string): Promise<{ accessToken: string; refreshToken: string; user: SignedInUser }>;
 }

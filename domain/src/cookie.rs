@@ -84,6 +84,18 @@ impl fmt::Debug for SetCookie<'_> {
     }
 }
 
+/// The name to use for a cookie that must be host-only: with `__Host-` when `secure` (the cookie is
+/// then `Secure`, `Path=/` and without `Domain`: RFC 6265bis §4.1.3.2), so a sibling subdomain can
+/// neither plant nor overwrite it. Browsers accept the prefix only from secure origins, so plain-http
+/// development origins keep the bare name.
+pub fn host_only_name(name: &str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
 /// A `Set-Cookie` value that deletes `name` at `path`: empty value, `Max-Age=0` (RFC 6265 §5.2.2) and an
 /// `Expires` in 1970 for old clients that ignore `Max-Age`.
 pub fn expire(name: &str, path: &str, secure: bool) -> String {
@@ -161,6 +173,13 @@ fn escape(s: &str, allowed: fn(u8) -> bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_only_names_carry_the_prefix_only_when_secure() {
+        assert_eq!(host_only_name("auth_session", true), "__Host-auth_session");
+        assert_eq!(host_only_name("auth_session", false), "auth_session");
+        assert!(is_valid_name(&host_only_name("auth_session", true)));
+    }
 
     fn flow(value: &str) -> SetCookie<'_> {
         SetCookie {

@@ -12,6 +12,11 @@ pub fn b64url_encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Standard base64 with padding (RFC 4648 §4), as Content-Security-Policy hash sources use.
+pub fn b64_standard(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// Strict base64url decoding: padding and non-canonical trailing bits are rejected, so every byte string
 /// has exactly one accepted encoding (no signature malleability through alternative encodings).
 pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {

@@ -35,6 +35,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod client_ip;
 pub mod cookie;
 pub mod device;
 pub mod encoding;

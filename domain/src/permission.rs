@@ -185,9 +185,71 @@ pub fn is_allowed(p: &Principal, q: &Query) -> bool {
     granted && within_ceiling
 }
 
+/// The reserved scope that lets an API key manage its owner's account (list and end sessions, list,
+/// create and revoke keys). Only a key that lists it *literally* has it: wildcards (`*:*`,
+/// `account:*`) and an unscoped key (the owner's permissions as a ceiling) do not, because account
+/// management is not a permission anyone is granted; it is the owner's, handed to a key on purpose.
+pub const ACCOUNT_MANAGE_RESOURCE: &str = "account";
+pub const ACCOUNT_MANAGE_ACTION: &str = "manage";
+
+impl Scope {
+    /// `account:manage`, spelled out.
+    pub fn is_account_manage(&self) -> bool {
+        self.resource.as_str() == ACCOUNT_MANAGE_RESOURCE
+            && self.action.as_str() == ACCOUNT_MANAGE_ACTION
+    }
+}
+
+/// May a key with these scopes manage its owner's account? `None` is an unscoped key: no.
+pub fn key_may_manage_account(scopes: Option<&[Scope]>) -> bool {
+    scopes.is_some_and(|s| s.iter().any(Scope::is_account_manage))
+}
+
+/// Is a key with scopes `other` no broader than one with scopes `mine`? An unscoped key (`None`) is
+/// broader than any scoped one; each of `other`'s scopes must be covered by one of `mine`.
+pub fn no_broader_than(other: Option<&[Scope]>, mine: Option<&[Scope]>) -> bool {
+    match (other, mine) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(other), Some(mine)) => other.iter().all(|o| mine.iter().any(|m| covers(m, o))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_literal_account_manage_scope_lets_a_key_manage_the_account() {
+        let with = [scope("docs:read"), scope("account:manage")];
+        assert!(key_may_manage_account(Some(&with)));
+        for without in [
+            vec![scope("*:*")],
+            vec![scope("account:*")],
+            vec![scope("docs:read")],
+            vec![],
+        ] {
+            assert!(!key_may_manage_account(Some(&without)), "{without:?}");
+        }
+        assert!(!key_may_manage_account(None), "an unscoped key");
+    }
+
+    #[test]
+    fn a_key_is_no_broader_than_another_only_when_every_scope_is_covered() {
+        let reader = [scope("docs:read"), scope("account:manage")];
+        assert!(no_broader_than(Some(&[scope("docs:read")]), Some(&reader)));
+        assert!(no_broader_than(Some(&[]), Some(&reader)));
+        assert!(!no_broader_than(
+            Some(&[scope("docs:write")]),
+            Some(&reader)
+        ));
+        assert!(!no_broader_than(None, Some(&reader)), "unscoped is broader");
+        assert!(no_broader_than(None, None));
+        assert!(no_broader_than(
+            Some(&[scope("*:*")]),
+            Some(&[scope("*:*")])
+        ));
+    }
 
     fn scope(s: &str) -> Scope {
         Scope::parse(s).unwrap()

@@ -268,7 +268,18 @@ pub fn verify_access(
     expected_iss: &str,
     now: i64,
 ) -> Result<AccessClaims, TokenError> {
-    verify(ring, token, ACCESS_TYP, expected_iss, now)
+    verify(ring, token, ACCESS_TYP, expected_iss, now).map(|(claims, _)| claims)
+}
+
+/// A verified refresh token, with the `jti` its rotation must lead to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRefresh {
+    pub claims: RefreshClaims,
+    /// Derived with the key that signed *this* token, not with the current key: while a rotated
+    /// `JWT_REFRESH_SECRET` reaches isolates one by one, an isolate still on the old secret and one
+    /// already on the new one derive the same successor, so two concurrent refreshes of one token are
+    /// seen as the race they are, not as theft.
+    pub successor_jti: String,
 }
 
 pub fn verify_refresh(
@@ -276,16 +287,25 @@ pub fn verify_refresh(
     token: &str,
     expected_iss: &str,
     now: i64,
-) -> Result<RefreshClaims, TokenError> {
-    verify(ring, token, REFRESH_TYP, expected_iss, now)
+) -> Result<VerifiedRefresh, TokenError> {
+    let (claims, key) = verify::<RefreshClaims>(ring, token, REFRESH_TYP, expected_iss, now)?;
+    let successor_jti = derive_with(key, "rotate", &claims.jti);
+    Ok(VerifiedRefresh {
+        claims,
+        successor_jti,
+    })
 }
 
 /// `b64url(HMAC-SHA256(current secret, "jti v1:" || label || ":" || input))`, first 22 chars (132 bits).
 /// Deterministic, and unguessable without the secret. `label` is a constant chosen by the caller and must
 /// not contain `':'`, so that label/input pairs cannot collide.
 pub fn derive_jti(ring: &KeyRing, label: &str, input: &str) -> String {
+    derive_with(ring.current(), label, input)
+}
+
+fn derive_with(key: &SigningKey, label: &str, input: &str) -> String {
     let message = format!("jti v1:{label}:{input}");
-    b64url_encode(&ring.current().mac(message.as_bytes()))
+    b64url_encode(&key.mac(message.as_bytes()))
         .chars()
         .take(22)
         .collect()
@@ -314,13 +334,13 @@ fn sign<C: Serialize>(key: &SigningKey, typ: &str, claims: &C) -> Result<String,
     Ok(token)
 }
 
-fn verify<C: TimedClaims>(
-    ring: &KeyRing,
+fn verify<'r, C: TimedClaims>(
+    ring: &'r KeyRing,
     token: &str,
     expected_typ: &str,
     expected_iss: &str,
     now: i64,
-) -> Result<C, TokenError> {
+) -> Result<(C, &'r SigningKey), TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -373,7 +393,7 @@ fn verify<C: TimedClaims>(
     {
         return Err(TokenError::NotYetValid);
     }
-    Ok(claims)
+    Ok((claims, key))
 }
 
 #[cfg(test)]
@@ -447,7 +467,10 @@ mod tests {
     #[test]
     fn refresh_token_round_trips() {
         let t = sign_refresh(&ring(), &refresh()).unwrap();
-        assert_eq!(verify_refresh(&ring(), &t, ISS, NOW + 1), Ok(refresh()));
+        assert_eq!(
+            verify_refresh(&ring(), &t, ISS, NOW + 1).map(|v| v.claims),
+            Ok(refresh())
+        );
     }
 
     #[test]
@@ -838,6 +861,25 @@ mod tests {
         );
         let expected = b64url_encode(&hmac_sha256(&[1; 32], b"jti v1:refresh:rjti-1"));
         assert_eq!(a, expected[..22]);
+    }
+
+    #[test]
+    fn the_successor_of_a_token_does_not_depend_on_which_key_is_current() {
+        // Isolate A still signs with key 1; isolate B has rotated to key 2 and keeps key 1 as previous.
+        let old = KeyRing::new(key(1), None);
+        let rotated = KeyRing::new(key(2), Some(key(1)));
+        let t = sign_refresh(&old, &refresh()).unwrap();
+        let a = verify_refresh(&old, &t, ISS, NOW).unwrap();
+        let b = verify_refresh(&rotated, &t, ISS, NOW).unwrap();
+        assert_eq!(a.successor_jti, b.successor_jti);
+        // A token signed with the new key has a successor derived with the new key.
+        let fresh = sign_refresh(&rotated, &refresh()).unwrap();
+        assert_ne!(
+            verify_refresh(&rotated, &fresh, ISS, NOW)
+                .unwrap()
+                .successor_jti,
+            a.successor_jti
+        );
     }
 
     #[test]

@@ -40,7 +40,9 @@ export default {
     const { auth, response } = await authenticate(request, env);
     if (response) return response;
 
-    const organizationId = request.headers.get('x-organization-id') ?? auth.user.organizationId ?? undefined;
+    // The organization comes from the validated identity (the token's org, or the org an API key is
+    // bound to), never from the request: a caller must not be able to pick which membership applies.
+    const organizationId = auth.user.organizationId ?? undefined;
     const allowed = await env.AUTH_SERVICE.checkPermission({
       userId: auth.user.id,
       resource,

@@ -9,9 +9,11 @@ use crate::domain::ids::ApiKeyId;
 use crate::error::{AppError, Code};
 use crate::input::Fields;
 use crate::service::api_keys::{self, ApiKeyView, CreateKey};
+use crate::service::identity;
 
-pub async fn create(req: &mut Request, c: &Call) -> Result<Response, AppError> {
+pub async fn create(req: &Request, c: &Call) -> Result<Response, AppError> {
     let who = authenticate(req, c).await?;
+    identity::require_account_access(&who)?;
     let fields = Fields::from_json_bytes(&read_body(req, MAX_BODY_BYTES).await?)?;
     let created = api_keys::create(
         &c.app,
@@ -26,6 +28,7 @@ pub async fn create(req: &mut Request, c: &Call) -> Result<Response, AppError> {
 
 pub async fn list(req: &Request, c: &Call) -> Result<Response, AppError> {
     let who = authenticate(req, c).await?;
+    identity::require_account_access(&who)?;
     json(
         200,
         &json!({ "apiKeys": api_keys::list(&c.app, &who.user_id).await? }),
@@ -34,8 +37,9 @@ pub async fn list(req: &Request, c: &Call) -> Result<Response, AppError> {
 
 pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppError> {
     let who = authenticate(req, c).await?;
+    identity::require_account_access(&who)?;
     let id = ApiKeyId::parse(id).map_err(|_| Code::ApiKeyNotFound.err())?;
-    if !api_keys::revoke(&c.app, &who.user_id, &id, &c.client()).await? {
+    if !api_keys::revoke(&c.app, &who.user_id, &id, who.api_key.as_ref(), &c.client()).await? {
         return Err(Code::ApiKeyNotFound.err());
     }
     json(200, &json!({ "revoked": true, "id": id }))

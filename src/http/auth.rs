@@ -1,24 +1,26 @@
 //! Routes of the sign-in flow: authorize, callback, me, refresh and logout. Each reads its input,
-//! calls one service, and maps the result to JSON or, for browser navigation, cookies + 302.
+//! calls one service, and maps the result to JSON or, for browser navigation, cookies + a redirect.
+
+use std::collections::HashMap;
 
 use serde_json::json;
 use worker::{Request, Response};
 
 use super::{
-    authenticate, check_same_origin, json, read_body, redirect, wants_json, Call, MAX_BODY_BYTES,
-    REFRESH_COOKIE, REFRESH_COOKIE_PATH, SESSION_COOKIE,
+    authenticate, check_same_origin, html, json, read_body, redirect, wants_json, Call,
+    MAX_BODY_BYTES,
 };
-use crate::domain::cookie::{self, SameSite, SetCookie};
 use crate::domain::login_flow;
 use crate::domain::return_to::{self, ReturnTarget, ReturnToError};
+use crate::domain::time::format_rfc3339;
 use crate::domain::token;
 use crate::domain::workos as wos;
 use crate::error::{AppError, Code};
 use crate::input::{self, Fields};
-use crate::platform;
 use crate::service::identity;
+use crate::service::limits::{self, Limit};
 use crate::service::login::{self, invalid_state, AuthorizeOptions};
-use crate::service::sessions::{self, TokenPair};
+use crate::service::sessions;
 use crate::service::users::UserView;
 
 /// Validates a post-login or post-logout target: a relative path, this origin, or an allowed origin.
@@ -35,9 +37,17 @@ fn return_target(c: &Call, raw: Option<&str>) -> Result<ReturnTarget, AppError> 
     })
 }
 
+/// The target as an absolute URL (relative paths resolve against this worker's origin).
+fn absolute(c: &Call, target: &ReturnTarget) -> String {
+    match target {
+        ReturnTarget::Absolute(u) => u.clone(),
+        ReturnTarget::Path(p) => format!("{}{}", c.app.cfg.self_origin, p),
+    }
+}
+
 /// A hint passed through to AuthKit: short, and made of characters such values actually use.
 fn hint(
-    q: &std::collections::HashMap<String, String>,
+    q: &HashMap<String, String>,
     name: &str,
     max: usize,
     extra: &[u8],
@@ -58,6 +68,7 @@ fn hint(
 
 /// `GET /auth/authorize` (alias `/login`): 302 to WorkOS with state and PKCE S256.
 pub async fn authorize(c: &Call) -> Result<Response, AppError> {
+    limits::check(Limit::SignIn, &limits::client(c.ip.as_deref())).await?;
     let q = c.query()?;
     let raw_target = q
         .get("return_to")
@@ -85,41 +96,21 @@ pub async fn authorize(c: &Call) -> Result<Response, AppError> {
     };
     let started = login::start(&c.app, &target, &opts).await?;
     // Binds the flow to this browser; the name is per state so several tabs can sign in at once.
-    c.set_cookie(
-        SetCookie {
-            name: &login_flow::flow_cookie_name(&started.state),
-            value: &started.binding,
-            path: &callback_path(c),
-            max_age: Some(login_flow::FLOW_TTL_SECS),
-            http_only: true,
-            secure: c.app.cfg.secure_cookies,
-            same_site: SameSite::Lax,
-        }
-        .to_header_value(),
-    );
+    c.set_flow_cookie(&started.state, &started.binding);
     redirect(&started.authorize_url)
-}
-
-fn callback_path(c: &Call) -> String {
-    worker::Url::parse(&c.app.cfg.workos_redirect_uri)
-        .map(|u| u.path().to_owned())
-        .unwrap_or_else(|_| "/".to_owned())
 }
 
 /// `GET /auth/callback`: checks state, exchanges the code, signs the person in.
 pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
+    limits::check(Limit::SignIn, &limits::client(c.ip.as_deref())).await?;
     let q = c.query()?;
     let state = q.get("state").map(String::as_str).unwrap_or_default();
     let well_formed = login_flow::is_well_formed_state(state);
     if well_formed {
         // Whatever happens next, this flow's cookie is spent.
-        c.set_cookie(cookie::expire(
-            &login_flow::flow_cookie_name(state),
-            &callback_path(c),
-            c.app.cfg.secure_cookies,
-        ));
+        c.clear_flow_cookie(state);
     }
-    // Reference §1: handle `error` before looking for `code`.
+    // workos-api.md §1: handle `error` before looking for `code`.
     if let Some(error) = q.get("error") {
         if let Some(binding) = binding_of(c, state) {
             let _ = login::consume_flow(&c.app, state, binding).await;
@@ -163,7 +154,7 @@ pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
             }),
         );
     }
-    set_session_cookies(c, &signed_in.pair);
+    c.set_session_cookies(&signed_in.pair);
     redirect(&return_to)
 }
 
@@ -173,43 +164,8 @@ fn binding_of<'a>(c: &'a Call, state: &str) -> Option<&'a str> {
     if !login_flow::is_well_formed_state(state) {
         return None;
     }
-    c.cookie(&login_flow::flow_cookie_name(state))
+    c.flow_cookie(state)
         .filter(|b| login_flow::is_well_formed_state(b))
-}
-
-fn set_session_cookies(c: &Call, pair: &TokenPair) {
-    let cfg = &c.app.cfg;
-    let now = platform::now_secs();
-    c.set_cookie(
-        SetCookie {
-            name: SESSION_COOKIE,
-            value: &pair.token,
-            path: "/",
-            max_age: Some((pair.access_expires_at - now).max(0)),
-            http_only: true,
-            secure: cfg.secure_cookies,
-            same_site: SameSite::Lax,
-        }
-        .to_header_value(),
-    );
-    c.set_cookie(
-        SetCookie {
-            name: REFRESH_COOKIE,
-            value: &pair.refresh_token,
-            path: REFRESH_COOKIE_PATH,
-            max_age: Some((pair.session_expires_at - now).max(0)),
-            http_only: true,
-            secure: cfg.secure_cookies,
-            same_site: SameSite::Lax,
-        }
-        .to_header_value(),
-    );
-}
-
-fn clear_session_cookies(c: &Call) {
-    let secure = c.app.cfg.secure_cookies;
-    c.set_cookie(cookie::expire(SESSION_COOKIE, "/", secure));
-    c.set_cookie(cookie::expire(REFRESH_COOKIE, REFRESH_COOKIE_PATH, secure));
 }
 
 /// `GET /auth/me`: the caller's user and session (or API key).
@@ -220,7 +176,7 @@ pub async fn me(req: &Request, c: &Call) -> Result<Response, AppError> {
 
 /// `POST /auth/refresh`: `{"refreshToken"}` in the body (answered in the body), or the refresh
 /// cookie (answered with new cookies only: httpOnly tokens never enter page scripts).
-pub async fn refresh(req: &mut Request, c: &Call) -> Result<Response, AppError> {
+pub async fn refresh(req: &Request, c: &Call) -> Result<Response, AppError> {
     let body = read_body(req, MAX_BODY_BYTES).await?;
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -235,7 +191,7 @@ pub async fn refresh(req: &mut Request, c: &Call) -> Result<Response, AppError> 
         );
     }
     let presented = c
-        .cookie(REFRESH_COOKIE)
+        .refresh_cookie()
         .ok_or_else(|| {
             AppError::invalid_field(
                 "refreshToken",
@@ -246,71 +202,101 @@ pub async fn refresh(req: &mut Request, c: &Call) -> Result<Response, AppError> 
     check_same_origin(req, c)?;
     match sessions::refresh(&c.app, &presented, &c.client()).await {
         Ok(pair) => {
-            set_session_cookies(c, &pair);
+            c.set_session_cookies(&pair);
             json(
                 200,
-                &json!({ "refreshed": true, "accessTokenExpiresAt": crate::domain::time::format_rfc3339(pair.access_expires_at) }),
+                &json!({ "refreshed": true, "accessTokenExpiresAt": format_rfc3339(pair.access_expires_at) }),
             )
         }
         Err(e) => {
             // Only a refused token ends the browser session; a server fault must not sign anyone out.
             if e.status() == 401 {
-                clear_session_cookies(c);
+                c.clear_session_cookies();
             }
             Err(e)
         }
     }
 }
 
-/// `POST /auth/logout`: revokes the caller's session.
-pub async fn logout_api(req: &Request, c: &Call) -> Result<Response, AppError> {
-    let identity = authenticate(req, c).await?;
-    let session = identity.session.ok_or_else(|| Code::NoSession.err())?;
+/// `POST /auth/logout`. With a Bearer credential, or a cookie from a script: revokes the caller's
+/// session and answers JSON. From the sign-out confirmation form (a browser form post, which
+/// carries its `Origin` and so passes the same origin check as every cookie-authenticated state
+/// change): signs the browser out like a same-origin `GET /auth/logout`.
+pub async fn logout_post(req: &Request, c: &Call) -> Result<Response, AppError> {
+    let is_form = req
+        .headers()
+        .get("content-type")?
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if is_form && req.headers().get("authorization")?.is_none() {
+        check_same_origin(req, c)?;
+        let body = read_body(req, MAX_BODY_BYTES).await?;
+        let raw_target = worker::url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "return_to")
+            .map(|(_, v)| v.into_owned());
+        let target = return_target(c, raw_target.as_deref())?;
+        return sign_out_browser(c, &target).await;
+    }
+    let who = authenticate(req, c).await?;
+    let session = who.session.ok_or_else(|| Code::NoSession.err())?;
     let workos_sid = sessions::revoke(
         &c.app,
         &session.id,
-        Some(&identity.user_id),
+        Some(&who.user_id),
         "logout",
         &c.client(),
     )
     .await?
     .and_then(|s| s.workos_session_id);
     sessions::end_workos_session_later(&c.app, workos_sid);
-    clear_session_cookies(c);
+    c.clear_session_cookies();
     json(200, &json!({ "message": "Logged out successfully" }))
 }
 
-/// `GET /auth/logout`: browser sign-out. Revokes the session named by the refresh (or access)
-/// cookie, clears the cookies, then sends the browser through WorkOS logout back to `return_to`.
-pub async fn logout_browser(req: &Request, c: &Call) -> Result<Response, AppError> {
+/// `GET /auth/logout?return_to=`: browser sign-out. A link or redirect from anywhere can reach this
+/// URL with the browser's cookies (SameSite=Lax allows top-level GETs), so only a navigation from
+/// this worker's own pages (`Sec-Fetch-Site: same-origin`) signs out at once; any other (another
+/// site, a sibling subdomain, a typed URL, a client that sends no fetch metadata) gets a page that
+/// asks, whose form posts back with an `Origin` the POST route checks.
+pub async fn logout_get(req: &Request, c: &Call) -> Result<Response, AppError> {
     let q = c.query()?;
     let target = return_target(c, q.get("return_to").map(String::as_str))?;
-    let cfg = &c.app.cfg;
-    let absolute_target = match &target {
-        ReturnTarget::Absolute(u) => u.clone(),
-        ReturnTarget::Path(p) => format!("{}{}", cfg.self_origin, p),
-    };
-    // SameSite=Lax cookies ride along on cross-site top-level navigations: another site must not be
-    // able to sign people out with a link. (Browsers send Sec-Fetch-Site; a missing one is a
-    // non-browser client, which cannot be forced into this.)
-    if req.headers().get("sec-fetch-site")?.as_deref() == Some("cross-site") {
-        return redirect(&absolute_target);
+    let same_origin = req.headers().get("sec-fetch-site")?.as_deref() == Some("same-origin");
+    if same_origin {
+        return sign_out_browser(c, &target).await;
     }
-    let session_id =
-        identity::session_of_cookies(&c.app, c.cookie(REFRESH_COOKIE), c.cookie(SESSION_COOKIE));
-    clear_session_cookies(c);
+    if c.session_cookie().is_none() && c.refresh_cookie().is_none() {
+        // Nobody is signed in on this browser: nothing to confirm.
+        return redirect(&absolute(c, &target));
+    }
+    let body = format!(
+        "<h1>Sign out?</h1><p>Do you want to sign out of <strong>{origin}</strong>?</p>\
+         <form method=\"post\" action=\"/auth/logout\"><input type=\"hidden\" name=\"return_to\" value=\"{target}\">\
+         <div class=\"actions\"><button id=\"confirm-sign-out\" type=\"submit\">Sign out</button>\
+         <a id=\"stay\" href=\"{target}\">Stay signed in</a></div></form>",
+        origin = html::escape(&c.app.cfg.self_origin),
+        target = html::escape(&absolute(c, &target)),
+    );
+    html::page(&c.app.cfg, 200, "Sign out?", &body)
+}
+
+/// Revokes the session the browser's cookies name, clears the cookies, then sends the browser
+/// through WorkOS logout (which ends the WorkOS session too) back to `target`.
+async fn sign_out_browser(c: &Call, target: &ReturnTarget) -> Result<Response, AppError> {
+    let target = absolute(c, target);
+    let session_id = identity::session_of_cookies(&c.app, c.refresh_cookie(), c.session_cookie());
+    c.clear_session_cookies();
     let Some(session_id) = session_id else {
-        return redirect(&absolute_target);
+        return redirect(&target);
     };
     let workos_sid = sessions::revoke(&c.app, &session_id, None, "logout", &c.client())
         .await?
         .and_then(|s| s.workos_session_id);
     match workos_sid {
         Some(sid) => redirect(&wos::logout_url(
-            &cfg.workos_api_base,
+            &c.app.cfg.workos_api_base,
             &sid,
-            Some(&absolute_target),
+            Some(&target),
         )),
-        None => redirect(&absolute_target),
+        None => redirect(&target),
     }
 }

@@ -3,8 +3,11 @@
 //! parse, call one service function, map the result. Must not hold SQL or token rules.
 
 mod api_keys;
+mod audit;
 mod auth;
+mod cookies;
 mod health;
+mod html;
 mod pages;
 mod permissions;
 mod sessions;
@@ -21,7 +24,8 @@ use crate::domain::encoding::bearer_token;
 use crate::domain::ids::RequestId;
 use crate::error::{AppError, Code};
 use crate::platform;
-use crate::service::identity::{self, Credential, Identity};
+use crate::service::identity::{self, Credential, Identity, Via};
+use crate::service::limits::{self, Limit};
 use crate::service::{App, Client};
 
 /// Largest request body accepted anywhere (webhooks have their own, larger, limit).
@@ -51,6 +55,13 @@ impl Call {
             ip: self.ip.clone(),
             user_agent: self.user_agent.clone(),
             device: None,
+        }
+    }
+
+    /// How this request's credentials are presented (for the abuse limits).
+    pub fn via(&self) -> Via<'_> {
+        Via::Http {
+            ip: self.ip.as_deref(),
         }
     }
 
@@ -92,6 +103,7 @@ enum Route {
     Permissions,
     Permission(String),
     Webhook,
+    Audit,
 }
 
 impl Route {
@@ -113,6 +125,7 @@ impl Route {
             ["permissions"] => Route::Permissions,
             ["permissions", p] => Route::Permission(id(p)?),
             ["webhooks", "workos"] => Route::Webhook,
+            ["audit"] => Route::Audit,
             _ => return None,
         })
     }
@@ -211,11 +224,14 @@ async fn dispatch(
 
     let app = App::new(env)?;
     let headers = req.headers();
+    let ip = headers.get("cf-connecting-ip").ok().flatten();
+    // The ceiling for one client address, before any work for the route.
+    limits::check(Limit::Ip, &limits::client(ip.as_deref())).await?;
     let header = |name: &str| headers.get(name).ok().flatten();
     let call = Call {
         app,
         request_id: request_id.to_owned(),
-        ip: header("cf-connecting-ip"),
+        ip,
         user_agent: header("user-agent").map(|ua| ua.chars().take(512).collect()),
         cookies: header("cookie").unwrap_or_default(),
         url: req.url()?,
@@ -246,8 +262,8 @@ async fn route_to(
         (Route::Me, _) => Err(allow("GET")),
         (Route::Refresh, Method::Post) => auth::refresh(req, c).await,
         (Route::Refresh, _) => Err(allow("POST")),
-        (Route::Logout, Method::Post) => auth::logout_api(req, c).await,
-        (Route::Logout, Method::Get) => auth::logout_browser(req, c).await,
+        (Route::Logout, Method::Post) => auth::logout_post(req, c).await,
+        (Route::Logout, Method::Get) => auth::logout_get(req, c).await,
         (Route::Logout, _) => Err(allow("GET, POST")),
         (Route::Sessions, Method::Get) => sessions::list(req, c).await,
         (Route::Sessions, _) => Err(allow("GET")),
@@ -265,6 +281,8 @@ async fn route_to(
         (Route::Permission(_), _) => Err(allow("DELETE")),
         (Route::Webhook, Method::Post) => webhooks::receive(req, c).await,
         (Route::Webhook, _) => Err(allow("POST")),
+        (Route::Audit, Method::Get) => audit::list(req, c).await,
+        (Route::Audit, _) => Err(allow("GET")),
         (Route::Health, _) => Err(allow("GET, HEAD")),
     }
 }
@@ -293,16 +311,17 @@ pub fn redirect(location: &str) -> Result<Response, AppError> {
         .empty())
 }
 
-/// Reads the request body, refusing more than `limit` bytes even when no Content-Length was sent.
-pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, AppError> {
-    let bytes = req
-        .bytes()
+/// Reads the request body, refusing more than `limit` bytes as soon as they arrive, even when no
+/// Content-Length was sent (a chunked upload is never read past its limit).
+pub async fn read_body(req: &Request, limit: usize) -> Result<Vec<u8>, AppError> {
+    platform::read_body_limited(req.inner(), limit)
         .await
-        .map_err(|_| Code::InvalidRequest.with("The request body could not be read."))?;
-    if bytes.len() > limit {
-        return Err(AppError::payload_too_large(limit));
-    }
-    Ok(bytes)
+        .map_err(|e| match e {
+            platform::BodyError::TooLarge => AppError::payload_too_large(limit),
+            platform::BodyError::Unreadable => {
+                Code::InvalidRequest.with("The request body could not be read.")
+            }
+        })
 }
 
 /// Does the client want JSON rather than a browser redirect?
@@ -314,12 +333,6 @@ pub fn wants_json(req: &Request) -> bool {
         .is_some_and(|a| a.contains("application/json"))
 }
 
-/// Cookie holding the access token for browser sessions (Path=/).
-pub const SESSION_COOKIE: &str = "auth_session";
-/// Cookie holding the refresh token; Path=/auth so it only travels to refresh and logout.
-pub const REFRESH_COOKIE: &str = "auth_refresh";
-pub const REFRESH_COOKIE_PATH: &str = "/auth";
-
 /// Who is calling: a Bearer access token or API key, or else the session cookie. Cookie
 /// authentication of a state-changing request also requires a same-origin `Origin` header, so a
 /// cross-site form cannot act with the victim's cookie (SameSite=Lax already blocks most of it).
@@ -328,13 +341,13 @@ pub async fn authenticate(req: &Request, c: &Call) -> Result<Identity, AppError>
         let presented = bearer_token(&header).ok_or_else(|| {
             Code::InvalidToken.with("The Authorization header must be `Bearer <token>`.")
         })?;
-        return identity::authenticate(&c.app, Credential::bearer(presented)).await;
+        return identity::authenticate(&c.app, Credential::bearer(presented), c.via()).await;
     }
-    if let Some(token) = c.cookie(SESSION_COOKIE) {
+    if let Some(token) = c.session_cookie() {
         if !matches!(req.method(), Method::Get | Method::Head) {
             check_same_origin(req, c)?;
         }
-        return identity::authenticate(&c.app, Credential::AccessToken(token)).await;
+        return identity::authenticate(&c.app, Credential::AccessToken(token), c.via()).await;
     }
     Err(Code::Unauthenticated.err())
 }

@@ -1,28 +1,16 @@
 //! `GET /`: a small page for local development and smoke tests that shows who is signed in (from
-//! the session cookie) with a sign-out link, or a sign-in link. Everything printed is HTML-escaped.
+//! the session cookie) with a sign-out link, or a sign-in link.
 
-use worker::{Headers, Response};
+use worker::Response;
 
-use super::{Call, SESSION_COOKIE};
+use super::html::{escape, page};
+use super::Call;
 use crate::error::AppError;
 use crate::service::identity::{self, Credential};
 
-fn escape(s: &str) -> String {
-    s.chars()
-        .map(|ch| match ch {
-            '&' => "&amp;".to_owned(),
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&#39;".to_owned(),
-            other => other.to_string(),
-        })
-        .collect()
-}
-
 pub async fn home(c: &Call) -> Result<Response, AppError> {
-    let who = match c.cookie(SESSION_COOKIE) {
-        Some(t) => identity::authenticate(&c.app, Credential::AccessToken(t))
+    let who = match c.session_cookie() {
+        Some(t) => identity::authenticate(&c.app, Credential::AccessToken(t), c.via())
             .await
             .ok(),
         None => None,
@@ -51,19 +39,5 @@ pub async fn home(c: &Call) -> Result<Response, AppError> {
             "<h1>Not signed in</h1><p><a id=\"sign-in\" href=\"/login\">Sign in</a></p>".to_owned()
         }
     };
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>auth</title></head>\
-         <body style=\"font-family:system-ui;max-width:40rem;margin:3rem auto\">{body}</body></html>"
-    );
-    let headers = Headers::new();
-    headers.set("Content-Type", "text/html; charset=utf-8")?;
-    headers.set("Cache-Control", "no-store")?;
-    headers.set(
-        "Content-Security-Policy",
-        "default-src 'none'; frame-ancestors 'none'",
-    )?;
-    headers.set("X-Frame-Options", "DENY")?;
-    Ok(Response::builder()
-        .with_headers(headers)
-        .fixed(html.into_bytes()))
+    page(&c.app.cfg, 200, "auth", &body)
 }

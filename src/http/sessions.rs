@@ -7,10 +7,11 @@ use worker::{Request, Response};
 use super::{authenticate, json, Call};
 use crate::domain::ids::SessionId;
 use crate::error::{AppError, Code};
-use crate::service::sessions;
+use crate::service::{identity, sessions};
 
 pub async fn list(req: &Request, c: &Call) -> Result<Response, AppError> {
     let who = authenticate(req, c).await?;
+    identity::require_account_access(&who)?;
     json(
         200,
         &json!({ "sessions": sessions::list(&c.app, &who).await? }),
@@ -19,6 +20,7 @@ pub async fn list(req: &Request, c: &Call) -> Result<Response, AppError> {
 
 pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppError> {
     let who = authenticate(req, c).await?;
+    identity::require_account_access(&who)?;
     let id = SessionId::parse(id).map_err(|_| Code::SessionNotFound.err())?;
     sessions::revoke(
         &c.app,

@@ -11,12 +11,14 @@ use crate::domain::webhook;
 use crate::domain::workos::Event;
 use crate::error::{AppError, Code};
 use crate::platform;
+use crate::service::limits::{self, Limit};
 use crate::service::sync::{self, Source};
 
 /// WorkOS events are small; this leaves room for large directory-sync payloads.
 pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
 
-pub async fn receive(req: &mut Request, c: &Call) -> Result<Response, AppError> {
+pub async fn receive(req: &Request, c: &Call) -> Result<Response, AppError> {
+    limits::check(Limit::Webhook, &limits::client(c.ip.as_deref())).await?;
     let secret = c
         .app
         .cfg

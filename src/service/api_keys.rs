@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::api_key::{self, KeyEnvironment};
-use crate::domain::ids::{ApiKeyId, UserId};
+use crate::domain::ids::{ApiKeyId, OrganizationId, UserId};
 use crate::domain::permission::{self, Scope};
 use crate::domain::time::format_rfc3339;
 use crate::error::{AppError, Code};
@@ -14,8 +14,12 @@ use crate::input::Fields;
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::identity::{self, KeyRef};
-use crate::service::{permissions, users, App, Client};
+use crate::service::limits::{self, Limit};
+use crate::service::users::{self, ActiveUser};
+use crate::service::{permissions, App, Client};
 use crate::store::api_keys::{self as keys, ApiKeyRow, NewKey};
+use crate::store::orgs;
+use crate::store::users::UserKey;
 
 pub const DEFAULT_EXPIRES_IN_DAYS: i64 = 90;
 pub const MAX_EXPIRES_IN_DAYS: i64 = 365;
@@ -26,6 +30,7 @@ pub struct CreateKey {
     pub expires_in_days: i64,
     pub environment: KeyEnvironment,
     pub scopes: Option<Vec<Scope>>,
+    pub organization_id: Option<OrganizationId>,
 }
 
 impl CreateKey {
@@ -46,6 +51,7 @@ impl CreateKey {
             expires_in_days,
             environment,
             scopes: fields.opt_scopes("scopes")?,
+            organization_id: fields.opt_organization_id("organizationId")?,
         })
     }
 }
@@ -57,7 +63,8 @@ pub struct Created {
 }
 
 /// Creates a key for `owner_id`. `creator` is the API key making the request, if one is: the new key
-/// can be no broader and cannot outlive it (a leaked short-lived key cannot mint a long-lived one).
+/// can be no broader, cannot outlive it and stays in its organization (a leaked short-lived key
+/// cannot mint a long-lived or wider one).
 pub async fn create(
     app: &App,
     owner_id: &UserId,
@@ -66,7 +73,21 @@ pub async fn create(
     client: &Client,
 ) -> Result<Created, AppError> {
     let creator_ceiling = creator.and_then(|k| k.scopes.as_deref());
+    limits::check(Limit::AccountWrite, owner_id.as_str()).await?;
     let user = users::find_active(app, owner_id).await?;
+    let organization_id = match (
+        req.organization_id,
+        creator.and_then(|k| k.organization_id.as_ref()),
+    ) {
+        (None, inherited) => inherited.cloned(),
+        (Some(requested), Some(bound)) if requested != *bound => return Err(Code::Forbidden.with(
+            "A key bound to an organization can only create keys bound to the same organization.",
+        )),
+        (Some(requested), _) => Some(requested),
+    };
+    if let Some(org) = &organization_id {
+        check_member(app, &user, org).await?;
+    }
     let scopes = match (req.scopes, creator_ceiling) {
         (Some(requested), ceiling) => {
             check_within_owner(app, &user.id, &requested).await?;
@@ -106,18 +127,19 @@ pub async fn create(
                 prefix: generated.prefix,
                 start: &generated.start,
                 scopes: scopes_json.as_deref(),
+                organization_id: organization_id.as_ref(),
                 expires_at,
                 now,
             },
         )?],
         &Audit {
-            actor: Some(owner_id),
+            actor: Some(UserKey::Id(owner_id)),
             action: "api_key.created",
             target_type: "api_key",
             target_id: id.as_str(),
             ip: client.ip.as_deref(),
             detail: Some(
-                json!({ "name": req.name, "start": generated.start, "scopes": scopes_json, "expires_at": expires_at }),
+                json!({ "name": req.name, "start": generated.start, "scopes": scopes_json, "organization_id": organization_id, "expires_at": expires_at }),
             ),
         },
         now,
@@ -130,6 +152,7 @@ pub async fn create(
             prefix: generated.prefix.to_owned(),
             start: generated.start.clone(),
             scopes: scopes_json,
+            organization_id,
             last_used_at: None,
             expires_at,
             revoked_at: None,
@@ -139,7 +162,20 @@ pub async fn create(
     })
 }
 
-/// Every requested scope must be covered by something the owner may do (any organization).
+/// A key may only be bound to an organization its owner actively belongs to (admins: any).
+async fn check_member(app: &App, owner: &ActiveUser, org: &OrganizationId) -> Result<(), AppError> {
+    if owner.role == permission::ADMIN_ROLE {
+        return Ok(());
+    }
+    match orgs::find_membership_of(&app.db, &owner.id, org).await? {
+        Some(m) if m.status == "active" => Ok(()),
+        _ => Err(Code::Forbidden
+            .with("A key can only be bound to an organization its owner is an active member of.")),
+    }
+}
+
+/// Every requested scope must be covered by something the owner may do (any organization). The
+/// reserved `account:manage` is the owner's own to hand out and needs no grant.
 async fn check_within_owner(
     app: &App,
     user_id: &UserId,
@@ -151,10 +187,9 @@ async fn check_within_owner(
     if facts.is_admin {
         return Ok(());
     }
-    match requested
-        .iter()
-        .find(|r| !facts.grants.iter().any(|g| permission::covers(&g.scope, r)))
-    {
+    match requested.iter().find(|r| {
+        !r.is_account_manage() && !facts.grants.iter().any(|g| permission::covers(&g.scope, r))
+    }) {
         None => Ok(()),
         Some(s) => {
             Err(Code::ScopeNotAllowed.with(format!("You may not grant scope `{s}` to a key.")))
@@ -171,6 +206,7 @@ pub struct ApiKeyView {
     prefix: String,
     start: String,
     scopes: Option<Vec<String>>,
+    organization_id: Option<OrganizationId>,
     last_used_at: Option<String>,
     expires_at: String,
     created_at: String,
@@ -190,6 +226,7 @@ impl From<&ApiKeyRow> for ApiKeyView {
                 .scopes
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok()),
+            organization_id: k.organization_id.clone(),
             last_used_at: k.last_used_at.map(format_rfc3339),
             expires_at: format_rfc3339(k.expires_at),
             created_at: format_rfc3339(k.created_at),
@@ -215,17 +252,27 @@ pub async fn list(app: &App, user_id: &UserId) -> Result<Vec<ApiKeyView>, AppErr
         .collect())
 }
 
-/// Revokes one of `user_id`'s keys. `false` when the user has no key with this id; revoking a
-/// revoked key is harmless (`true`, nothing written).
+/// Revokes one of `user_id`'s keys. `by` is the API key making the request, if one is: it may not
+/// revoke a key broader than itself (more scopes, unscoped, or outside its organization). `false`
+/// when the user has no key with this id; revoking a revoked key is harmless (`true`, nothing written).
 pub async fn revoke(
     app: &App,
     user_id: &UserId,
     key_id: &ApiKeyId,
+    by: Option<&KeyRef>,
     client: &Client,
 ) -> Result<bool, AppError> {
     let Some(row) = keys::find_for_user(&app.db, user_id, key_id).await? else {
         return Ok(false);
     };
+    if let Some(by) = by {
+        let target_scopes = identity::parse_scopes(row.scopes.as_deref())?;
+        let same_org = by.organization_id.is_none() || by.organization_id == row.organization_id;
+        if !same_org || !permission::no_broader_than(target_scopes.as_deref(), by.scopes.as_deref())
+        {
+            return Err(Code::Forbidden.with("An API key cannot revoke a key broader than itself."));
+        }
+    }
     if row.revoked_at.is_some() {
         return Ok(true);
     }
@@ -234,7 +281,7 @@ pub async fn revoke(
         app,
         vec![keys::revoke(&app.db, key_id, now)?],
         &Audit {
-            actor: Some(user_id),
+            actor: Some(UserKey::Id(user_id)),
             action: "api_key.revoked",
             target_type: "api_key",
             target_id: key_id.as_str(),

@@ -13,11 +13,12 @@ use serde::Serialize;
 
 use crate::domain::api_key;
 use crate::domain::ids::{ApiKeyId, OrganizationId, SessionId, UserId};
-use crate::domain::permission::Scope;
+use crate::domain::permission::{self, Scope};
 use crate::domain::time::format_rfc3339;
 use crate::domain::token::{self, TokenError};
 use crate::error::{AppError, Code};
 use crate::platform;
+use crate::service::limits::{self, Limit};
 use crate::service::sessions::SessionView;
 use crate::service::users::{self, UserView};
 use crate::service::App;
@@ -58,6 +59,8 @@ pub struct KeyRef {
     pub expires_at: i64,
     /// `None`: the owner's full permissions; `Some`: a ceiling.
     pub scopes: Option<Vec<Scope>>,
+    /// The one organization the key acts in, if it is bound to one.
+    pub organization_id: Option<OrganizationId>,
 }
 
 /// An authenticated caller: a person through one of their sessions, or through one of their API keys.
@@ -112,12 +115,25 @@ fn remember<K: std::hash::Hash + Eq, V>(
     c.insert(key, (value, now));
 }
 
+/// Where a credential was presented.
+#[derive(Clone, Copy)]
+pub enum Via<'a> {
+    /// An HTTP request from this client address (abuse limits apply: see `service::limits`).
+    Http { ip: Option<&'a str> },
+    /// A sibling worker over the service binding (trusted; it limits its own callers).
+    Binding,
+}
+
 /// The one authentication path: who presented this credential? Bookkeeping it causes (an API key's
 /// `last_used_at`) runs after the answer through `waitUntil`, never on the caller's time.
-pub async fn authenticate(app: &App, credential: Credential<'_>) -> Result<Identity, AppError> {
+pub async fn authenticate(
+    app: &App,
+    credential: Credential<'_>,
+    via: Via<'_>,
+) -> Result<Identity, AppError> {
     match credential {
         Credential::AccessToken(t) => access_token(app, t).await,
-        Credential::ApiKey(k) => api_key(app, k).await,
+        Credential::ApiKey(k) => api_key(app, k, via).await,
     }
 }
 
@@ -177,7 +193,7 @@ async fn session_liveness(app: &App, sid: &SessionId, now: i64) -> Result<Livene
     Ok(verdict)
 }
 
-async fn api_key(app: &App, presented: &str) -> Result<Identity, AppError> {
+async fn api_key(app: &App, presented: &str, via: Via<'_>) -> Result<Identity, AppError> {
     let now = platform::now_secs();
     // The checksum rejects typos and truncations before any D1 query.
     let parsed = api_key::parse(presented)
@@ -187,6 +203,9 @@ async fn api_key(app: &App, presented: &str) -> Result<Identity, AppError> {
     let row = match cached {
         Some((row, checked_at)) if now - checked_at < ttl => Some(row),
         _ => {
+            if let Via::Http { ip } = via {
+                limits::check(Limit::ApiKeyLookup, &limits::client(ip)).await?;
+            }
             let row = store::api_keys::find_by_hash(&app.db, &parsed.hash).await?;
             if let (Some(found), true) = (&row, ttl > 0) {
                 KEYS.with(|c| remember(c, parsed.hash.clone(), found.clone(), now));
@@ -203,6 +222,9 @@ async fn api_key(app: &App, presented: &str) -> Result<Identity, AppError> {
     }
     users::ensure_active(key.owner)
         .map_err(|_| Code::UserDeactivated.with("The owner of this API key is deactivated."))?;
+    if let Via::Http { .. } = via {
+        limits::check(Limit::ApiKeyUse, key.id.as_str()).await?;
+    }
     if key.last_used_at.is_none_or(|t| now - t >= 60) {
         // Remember the use so that this isolate does not write again within the minute.
         KEYS.with(|c| {
@@ -222,15 +244,28 @@ async fn api_key(app: &App, presented: &str) -> Result<Identity, AppError> {
         user_id: key.user_id,
         email: key.email,
         role: key.role,
-        organization_id: None,
+        organization_id: key.organization_id.clone(),
         session: None,
         api_key: Some(KeyRef {
             id: key.id,
             name: key.name,
             expires_at: key.expires_at,
             scopes,
+            organization_id: key.organization_id,
         }),
     })
+}
+
+/// Account management (sessions, keys) needs a signed-in session, or an API key that was given the
+/// reserved `account:manage` scope on purpose (see `domain::permission::key_may_manage_account`).
+pub fn require_account_access(who: &Identity) -> Result<(), AppError> {
+    match &who.api_key {
+        None => Ok(()),
+        Some(k) if permission::key_may_manage_account(k.scopes.as_deref()) => Ok(()),
+        Some(_) => Err(Code::Forbidden.with(
+            "Managing sessions and API keys needs a signed-in session or an API key with the `account:manage` scope.",
+        )),
+    }
 }
 
 /// Scopes are stored as a JSON array of `resource:action` strings, already validated on creation.
@@ -256,7 +291,7 @@ pub fn session_of_cookies(
     let now = platform::now_secs();
     let sid = refresh_cookie
         .and_then(|t| token::verify_refresh(&cfg.refresh_keys, t, &cfg.issuer, now).ok())
-        .map(|claims| claims.sid)
+        .map(|verified| verified.claims.sid)
         .or_else(|| {
             access_cookie
                 .and_then(|t| token::verify_access(&cfg.access_keys, t, &cfg.issuer, now).ok())

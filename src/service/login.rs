@@ -16,15 +16,15 @@ use crate::domain::login_flow::{self, FLOW_TTL_SECS};
 use crate::domain::return_to::ReturnTarget;
 use crate::domain::workos::{self as wos, AuthenticateResponse, AuthorizeParams};
 use crate::domain::{pkce, time};
-use crate::error::{AppError, Code, Constraint};
+use crate::error::{AppError, Code};
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::sessions::{self, Subject, TokenPair};
 use crate::service::users as user_rules;
 use crate::service::{App, Client};
-use crate::store::users::{self, User};
+use crate::store::users::{self, User, UserKey};
 use crate::store::{flows, orgs};
-use crate::workos::WorkOs;
+use crate::workos::{Failure, WorkOs};
 
 /// Options the caller may pass through to AuthKit.
 #[derive(Default)]
@@ -135,8 +135,8 @@ pub async fn complete(
             client.ip.as_deref(),
             client.user_agent.as_deref(),
         )
-        .await?;
-    // Organization facts are best effort: a sign-in never fails because a read-only sync call did.
+        .await
+        .map_err(exchange_refused)?;
     let org_id = auth
         .organization_id
         .as_deref()
@@ -147,13 +147,23 @@ pub async fn complete(
         Some(org_id) => Some(organization_facts(&workos, &auth, org_id).await),
         None => None,
     };
-    // One retry covers the race of two first sign-ins of the same new user.
-    match write_sign_in(app, &auth, org.as_ref(), client).await {
-        Err(e) if e.is_constraint(Constraint::ForeignKey) => {
-            write_sign_in(app, &auth, org.as_ref(), client).await
-        }
-        other => other,
+    write_sign_in(app, &auth, org.as_ref(), client).await
+}
+
+/// WorkOS refused the code exchange: an incomplete request (typically no PKCE verifier because the
+/// caller did not pass the `state` the authorization URL was made with) is the caller's to fix, not
+/// a WorkOS outage.
+fn exchange_refused(f: Failure) -> AppError {
+    if f.is_invalid_request() {
+        let detail = f.describe();
+        return Code::InvalidRequest
+            .with(
+                "WorkOS refused the code exchange as incomplete; pass the same `state` the \
+                 authorization URL was made with (it carries the PKCE verifier).",
+            )
+            .with_detail(detail);
     }
+    f.into()
 }
 
 struct OrgFacts {
@@ -200,6 +210,11 @@ async fn organization_facts(
     }
 }
 
+/// Writes the sign-in as one batch: the user (inserted with a fresh id, or updated), the
+/// organization and membership, the session and its audit row. Every dependent row names its user
+/// by WorkOS id inside the statement, so concurrent first sign-ins of one person (two tabs, a double
+/// click, a webhook racing the callback) all attach to the one row that is stored. The tokens are
+/// signed after the batch, from the stored row.
 async fn write_sign_in(
     app: &App,
     auth: &AuthenticateResponse,
@@ -207,14 +222,10 @@ async fn write_sign_in(
     client: &Client,
 ) -> Result<SignedIn, AppError> {
     let now = platform::now_secs();
-    let existing = users::find_by_workos_id(&app.db, &auth.user.id).await?;
-    if let Some(u) = &existing {
-        user_rules::ensure_active(u.status)?;
+    if let Some(existing) = users::find_by_workos_id(&app.db, &auth.user.id).await? {
+        user_rules::ensure_active(existing.status)?;
     }
-    let user_id = match &existing {
-        Some(u) => u.id.clone(),
-        None => UserId::generate(&platform::random()?),
-    };
+    let owner = UserKey::Workos(&auth.user.id);
     let updated_ms = auth
         .user
         .updated_at
@@ -222,7 +233,7 @@ async fn write_sign_in(
         .and_then(time::parse_rfc3339_ms);
     let mut stmts = vec![users::upsert_from_workos(
         &app.db,
-        &user_id,
+        &UserId::generate(&platform::random()?),
         &auth.user,
         updated_ms,
         Some(now),
@@ -240,7 +251,7 @@ async fn write_sign_in(
                 &app.db,
                 &orgs::MembershipWrite {
                     id: &m.id,
-                    user_id: &user_id,
+                    user: owner,
                     organization_id: &o.id,
                     role: m.role_slug(),
                     status,
@@ -250,37 +261,44 @@ async fn write_sign_in(
             )?);
         }
     }
-    let role = existing
-        .as_ref()
-        .map_or("user", |u| u.role.as_str())
-        .to_owned();
-    let subject = Subject {
-        user_id: &user_id,
-        email: &auth.user.email,
-        role: &role,
-        organization_id: org.map(|o| &o.id),
-    };
+    let organization_id = org.map(|o| &o.id);
     let workos_sid = wos::peek_session_id(&auth.access_token);
-    let (session_stmt, pair) = sessions::open(app, &subject, client, workos_sid.as_deref(), now)?;
+    let (session_stmt, opened) = sessions::open(
+        app,
+        owner,
+        organization_id,
+        client,
+        workos_sid.as_deref(),
+        now,
+    )?;
     stmts.push(session_stmt);
     audit::commit(
         app,
         stmts,
         &Audit {
-            actor: Some(&user_id),
+            actor: Some(owner),
             action: "session.created",
             target_type: "session",
-            target_id: pair.session_id.as_str(),
+            target_id: opened.id.as_str(),
             ip: client.ip.as_deref(),
             detail: Some(
-                json!({ "via": "workos", "method": auth.authentication_method, "organization_id": subject.organization_id }),
+                json!({ "via": "workos", "method": auth.authentication_method, "organization_id": organization_id }),
             ),
         },
         now,
     )
     .await?;
-    let user = users::find(&app.db, &user_id)
+    let user = users::find_by_workos_id(&app.db, &auth.user.id)
         .await?
         .ok_or_else(|| AppError::internal("user row missing right after sign-in"))?;
+    let pair = opened.tokens(
+        app,
+        &Subject {
+            user_id: &user.id,
+            email: &user.email,
+            role: &user.role,
+            organization_id,
+        },
+    )?;
     Ok(SignedIn { pair, user })
 }

@@ -17,6 +17,7 @@ use crate::service::users::ActiveUser;
 use crate::service::{App, Client};
 use crate::store::permissions::{self as perms, PermissionRow};
 use crate::store::users;
+use crate::store::users::UserKey;
 
 /// A validated question (or grant): a `resource:action` scope, optionally in one organization.
 pub struct Question {
@@ -186,7 +187,7 @@ pub async fn grant(
         app,
         vec![perms::insert(&app.db, &row)?],
         &Audit {
-            actor: Some(actor),
+            actor: Some(UserKey::Id(actor)),
             action: "permission.granted",
             target_type: "user",
             target_id: user_id.as_str(),
@@ -225,7 +226,7 @@ pub async fn revoke(
         app,
         vec![perms::delete(&app.db, id)?],
         &Audit {
-            actor: Some(actor),
+            actor: Some(UserKey::Id(actor)),
             action: "permission.revoked",
             target_type: "user",
             target_id: row.user_id.as_str(),

@@ -20,9 +20,11 @@ use crate::error::{AppError, Code};
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::identity::{self, Identity};
+use crate::service::limits::{self, Limit};
 use crate::service::users::{self, ActiveUser};
 use crate::service::{App, Client};
 use crate::store::sessions::{self, NewSession, SessionRow};
+use crate::store::users::UserKey;
 use crate::workos::WorkOs;
 
 /// What a client receives after sign-in or refresh.
@@ -42,17 +44,31 @@ pub struct Subject<'a> {
     pub organization_id: Option<&'a OrganizationId>,
 }
 
-/// Prepares a new session row and its tokens; the caller puts the statement in its batch.
+/// A session whose row is about to be written (by the statement [`open`] returns, in the caller's
+/// batch). Its tokens are signed with [`Opened::tokens`] once the owner's stored id and role are known.
+pub struct Opened {
+    pub id: SessionId,
+    refresh_jti: String,
+    opened_at: i64,
+}
+
+impl Opened {
+    pub fn tokens(&self, app: &App, subject: &Subject<'_>) -> Result<TokenPair, AppError> {
+        issue(app, subject, &self.id, &self.refresh_jti, self.opened_at)
+    }
+}
+
+/// Prepares a new session row for `owner`, optionally scoped to an organization.
 pub fn open(
     app: &App,
-    subject: &Subject<'_>,
+    owner: UserKey<'_>,
+    organization_id: Option<&OrganizationId>,
     client: &Client,
     workos_session_id: Option<&str>,
     now: i64,
-) -> Result<(D1PreparedStatement, TokenPair), AppError> {
-    let session_id = SessionId::generate(&platform::random()?);
-    let jti = b64url_encode(&platform::random::<16>()?);
-    let pair = issue(app, subject, &session_id, &jti, now)?;
+) -> Result<(D1PreparedStatement, Opened), AppError> {
+    let id = SessionId::generate(&platform::random()?);
+    let refresh_jti = b64url_encode(&platform::random::<16>()?);
     let device = client.device.clone().or_else(|| {
         client
             .user_agent
@@ -62,19 +78,26 @@ pub fn open(
     let stmt = sessions::insert(
         &app.db,
         &NewSession {
-            id: &session_id,
-            user_id: subject.user_id,
-            organization_id: subject.organization_id,
-            refresh_hash: &sha256_hex(jti.as_bytes()),
+            id: &id,
+            user: owner,
+            organization_id,
+            refresh_hash: &sha256_hex(refresh_jti.as_bytes()),
             device: device.as_deref(),
             ip_address: client.ip.as_deref(),
             user_agent: client.user_agent.as_deref(),
             workos_session_id,
             now,
-            expires_at: pair.session_expires_at,
+            expires_at: now + app.cfg.refresh_ttl_secs,
         },
     )?;
-    Ok((stmt, pair))
+    Ok((
+        stmt,
+        Opened {
+            id,
+            refresh_jti,
+            opened_at: now,
+        },
+    ))
 }
 
 /// Signs the pair for a session whose current refresh id is `refresh_jti`, as of `iat`.
@@ -123,11 +146,14 @@ fn invalid_refresh(why: &str) -> AppError {
 /// Exchanges a refresh token for a new pair (see the module comment for the rotation rules).
 pub async fn refresh(app: &App, presented: &str, client: &Client) -> Result<TokenPair, AppError> {
     let now = platform::now_secs();
-    let claims = token::verify_refresh(&app.cfg.refresh_keys, presented, &app.cfg.issuer, now)
+    let verified = token::verify_refresh(&app.cfg.refresh_keys, presented, &app.cfg.issuer, now)
         .map_err(|e| invalid_refresh(e.as_str()))?;
+    let claims = &verified.claims;
     let sid = SessionId::parse(&claims.sid).map_err(|_| invalid_refresh("malformed_sid"))?;
+    // Only a token this worker signed gets this far: the limit is per session, before any D1 work.
+    limits::check(Limit::Refresh, sid.as_str()).await?;
     let presented_hash = sha256_hex(claims.jti.as_bytes());
-    let next_jti = token::derive_jti(&app.cfg.refresh_keys, "rotate", &claims.jti);
+    let next_jti = &verified.successor_jti;
     let next_hash = sha256_hex(next_jti.as_bytes());
 
     let session = sessions::find(&app.db, &sid)
@@ -163,7 +189,7 @@ pub async fn refresh(app: &App, presented: &str, client: &Client) -> Result<Toke
         )
         .await?
     {
-        return issue(app, &subject, &session.id, &next_jti, now);
+        return issue(app, &subject, &session.id, next_jti, now);
     }
 
     // Lost the swap, or an old token. Re-read: a concurrent winner may have rotated just now.
@@ -181,7 +207,7 @@ pub async fn refresh(app: &App, presented: &str, client: &Client) -> Result<Toke
         app.cfg.refresh_grace_secs,
     ) {
         // Same inputs as the winner => the very same tokens.
-        return issue(app, &subject, &current.id, &next_jti, rotated_at);
+        return issue(app, &subject, &current.id, next_jti, rotated_at);
     }
     revoke_for_reuse(app, &current, client, now).await?;
     Err(invalid_refresh("refresh_token_reuse"))
@@ -216,7 +242,7 @@ async fn revoke_for_reuse(
             now,
         )?],
         &Audit {
-            actor: Some(&s.user_id),
+            actor: Some(UserKey::Id(&s.user_id)),
             action: "session.refresh_reuse_detected",
             target_type: "session",
             target_id: s.id.as_str(),
@@ -256,7 +282,7 @@ pub async fn revoke(
         app,
         vec![sessions::revoke(&app.db, &s.id, reason, now)?],
         &Audit {
-            actor: owner.or(Some(&s.user_id)),
+            actor: Some(UserKey::Id(owner.unwrap_or(&s.user_id))),
             action: "session.revoked",
             target_type: "session",
             target_id: s.id.as_str(),
@@ -291,6 +317,7 @@ pub async fn create_for_user(
     client: &Client,
 ) -> Result<TokenPair, AppError> {
     let now = platform::now_secs();
+    limits::check(Limit::AccountWrite, user_id.as_str()).await?;
     let user = users::find_active(app, user_id).await?;
     let subject = Subject {
         user_id: &user.id,
@@ -298,12 +325,13 @@ pub async fn create_for_user(
         role: &user.role,
         organization_id: None,
     };
-    let (stmt, pair) = open(app, &subject, client, None, now)?;
+    let (stmt, opened) = open(app, UserKey::Id(&user.id), None, client, None, now)?;
+    let pair = opened.tokens(app, &subject)?;
     audit::commit(
         app,
         vec![stmt],
         &Audit {
-            actor: Some(&user.id),
+            actor: Some(UserKey::Id(&user.id)),
             action: "session.created",
             target_type: "session",
             target_id: pair.session_id.as_str(),

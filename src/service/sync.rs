@@ -8,7 +8,6 @@
 use serde::Deserialize;
 use serde_json::json;
 use worker::d1::D1PreparedStatement;
-use worker::Env;
 
 use crate::domain::ids::{OrganizationId, UserId};
 use crate::domain::time::parse_rfc3339_ms;
@@ -18,6 +17,7 @@ use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::{identity, App};
 use crate::store::tombstones::{self, Object};
+use crate::store::users::UserKey;
 use crate::store::{self, api_keys, events, orgs, sessions, users};
 use crate::workos::WorkOs;
 
@@ -467,6 +467,9 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
     }
     let mut statements = Vec::new();
     // The member may never have signed in here: fetch them from WorkOS so the membership has an owner.
+    // Either way the membership names its user by WorkOS id, resolved in the statement (a sign-in may
+    // be creating the same user right now).
+    let owner = UserKey::Workos(&m.user_id);
     let user_id = match users::find_by_workos_id(&app.db, &m.user_id).await? {
         Some(u) => u.id,
         None => {
@@ -501,7 +504,7 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
         &app.db,
         &orgs::MembershipWrite {
             id: &m.id,
-            user_id: &user_id,
+            user: owner,
             organization_id: &org_id,
             role,
             status,
@@ -548,11 +551,57 @@ pub struct CatchUp {
     pub applied: u32,
     pub skipped: u32,
     pub duplicates: u32,
+    pub quarantined: u32,
     pub cursor: Option<String>,
 }
 
+/// Records an event whose data cannot be applied (a 4xx from planning: its shape is wrong), so that
+/// the catch-up can move past it instead of failing on the same cursor at every run. It is marked
+/// processed (a later webhook delivery is a duplicate), kept in `quarantined_events` and audited.
+async fn quarantine(
+    app: &App,
+    event: &Event,
+    source: Source,
+    why: &AppError,
+) -> Result<(), AppError> {
+    let now = platform::now_secs();
+    let reason = why
+        .log_detail()
+        .unwrap_or_else(|| why.description().into_owned());
+    store::batch(
+        &app.db,
+        vec![
+            events::mark_processed(&app.db, &event.id, &event.event, source.as_str(), now)?,
+            events::quarantine(
+                &app.db,
+                &event.id,
+                &event.event,
+                source.as_str(),
+                &reason,
+                now,
+            )?,
+            audit_stmt(
+                app,
+                "event.quarantined",
+                "event",
+                &event.id,
+                event,
+                json!({ "error": why.code(), "reason": reason }),
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    worker::console_warn!(
+        "{}",
+        json!({"level":"warn","msg":"workos event quarantined","event_id":event.id,"event":event.event,"error":why.code(),"reason":reason})
+    );
+    Ok(())
+}
+
 /// Pages the Events API forward from the stored cursor and applies each event. The cursor moves
-/// only past events that were applied (or deliberately skipped); a failure stops the run there.
+/// only past events that were applied, deliberately skipped or quarantined (bad data); any other
+/// failure (WorkOS or D1 unavailable) stops the run there, to be retried at the next run.
 pub async fn catch_up(app: &App, max_pages: u32) -> Result<CatchUp, AppError> {
     let workos = WorkOs::new(&app.cfg);
     let mut summary = CatchUp {
@@ -574,6 +623,11 @@ pub async fn catch_up(app: &App, max_pages: u32) -> Result<CatchUp, AppError> {
                 Ok(Outcome::Applied) => summary.applied += 1,
                 Ok(Outcome::Duplicate) => summary.duplicates += 1,
                 Ok(Outcome::Skipped(_)) => summary.skipped += 1,
+                // The event itself is bad: retrying cannot help. Set it aside and go on.
+                Err(e) if (400..500).contains(&e.status()) => {
+                    quarantine(app, event, Source::EventsApi, &e).await?;
+                    summary.quarantined += 1;
+                }
                 Err(e) => {
                     save_cursor(app, &summary).await?;
                     return Err(e);
@@ -596,15 +650,11 @@ async fn save_cursor(app: &App, s: &CatchUp) -> Result<(), AppError> {
     }
 }
 
-/// The cron entry point: one catch-up run, summarised in one log line.
-pub async fn run_scheduled(env: &Env) {
-    let result = match App::new(env.clone()) {
-        Ok(app) => catch_up(&app, 10).await,
-        Err(e) => Err(e),
-    };
-    let line = match result {
+/// One catch-up run from the cron trigger, summarised in one log line.
+pub async fn run_catch_up(app: &App) {
+    let line = match catch_up(app, 10).await {
         Ok(s) => {
-            json!({"level":"info","msg":"events catch-up","applied":s.applied,"skipped":s.skipped,"duplicates":s.duplicates,"cursor":s.cursor})
+            json!({"level":"info","msg":"events catch-up","applied":s.applied,"skipped":s.skipped,"duplicates":s.duplicates,"quarantined":s.quarantined,"cursor":s.cursor})
         }
         Err(e) => {
             json!({"level":"error","msg":"events catch-up failed","error":e.code(),"detail":e.log_detail()})

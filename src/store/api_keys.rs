@@ -6,7 +6,7 @@ use worker::d1::{D1Database, D1PreparedStatement};
 use worker::query;
 
 use crate::domain::account::AccountStatus;
-use crate::domain::ids::{ApiKeyId, UserId};
+use crate::domain::ids::{ApiKeyId, OrganizationId, UserId};
 use crate::error::AppError;
 
 /// A key as its owner may see it (never the hash).
@@ -17,6 +17,7 @@ pub struct ApiKeyRow {
     pub prefix: String,
     pub start: String,
     pub scopes: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     pub last_used_at: Option<i64>,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
@@ -30,6 +31,7 @@ pub struct KeyWithOwner {
     pub user_id: UserId,
     pub name: String,
     pub scopes: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     pub last_used_at: Option<i64>,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
@@ -44,6 +46,7 @@ struct KeyWithOwnerRow {
     user_id: UserId,
     name: String,
     scopes: Option<String>,
+    organization_id: Option<OrganizationId>,
     last_used_at: Option<i64>,
     expires_at: i64,
     revoked_at: Option<i64>,
@@ -59,6 +62,7 @@ impl From<KeyWithOwnerRow> for KeyWithOwner {
             user_id: r.user_id,
             name: r.name,
             scopes: r.scopes,
+            organization_id: r.organization_id,
             last_used_at: r.last_used_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
@@ -70,7 +74,8 @@ impl From<KeyWithOwnerRow> for KeyWithOwner {
 }
 
 const COLUMNS: &str =
-    "id, user_id, name, prefix, start, scopes, last_used_at, expires_at, revoked_at, created_at";
+    "id, user_id, name, prefix, start, scopes, organization_id, last_used_at, expires_at, \
+                       revoked_at, created_at";
 
 pub struct NewKey<'a> {
     pub id: &'a ApiKeyId,
@@ -80,6 +85,7 @@ pub struct NewKey<'a> {
     pub prefix: &'a str,
     pub start: &'a str,
     pub scopes: Option<&'a str>,
+    pub organization_id: Option<&'a OrganizationId>,
     pub expires_at: i64,
     pub now: i64,
 }
@@ -87,8 +93,9 @@ pub struct NewKey<'a> {
 pub fn insert(db: &D1Database, k: &NewKey<'_>) -> Result<D1PreparedStatement, AppError> {
     Ok(query!(
         db,
-        "INSERT INTO api_keys (id, user_id, name, key_hash, prefix, start, scopes, expires_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        "INSERT INTO api_keys (id, user_id, name, key_hash, prefix, start, scopes, organization_id, expires_at,
+                               created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
         k.id.as_str(),
         k.user_id.as_str(),
         k.name,
@@ -96,6 +103,7 @@ pub fn insert(db: &D1Database, k: &NewKey<'_>) -> Result<D1PreparedStatement, Ap
         k.prefix,
         k.start,
         k.scopes,
+        k.organization_id.map(OrganizationId::as_str),
         k.expires_at,
         k.now
     )?)
@@ -107,7 +115,7 @@ pub async fn find_by_hash(
 ) -> Result<Option<KeyWithOwner>, AppError> {
     super::first_as::<KeyWithOwnerRow, _>(query!(
         db,
-        "SELECT k.id, k.user_id, k.name, k.scopes, k.last_used_at, k.expires_at, k.revoked_at,
+        "SELECT k.id, k.user_id, k.name, k.scopes, k.organization_id, k.last_used_at, k.expires_at, k.revoked_at,
                 u.email, u.role, u.is_active
          FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1",
         key_hash

@@ -4,13 +4,14 @@
 use worker::d1::{D1Database, D1PreparedStatement};
 use worker::query;
 
-use crate::domain::ids::{AuditId, UserId};
+use crate::domain::ids::AuditId;
 use crate::error::AppError;
+use crate::store::users::UserKey;
 
 pub struct AuditEvent<'a> {
     pub id: &'a AuditId,
     pub at: i64,
-    pub actor_user_id: Option<&'a UserId>,
+    pub actor: Option<UserKey<'a>>,
     pub action: &'a str,
     pub target_type: &'a str,
     pub target_id: &'a str,
@@ -20,17 +21,94 @@ pub struct AuditEvent<'a> {
 
 pub fn insert(db: &D1Database, e: &AuditEvent<'_>) -> Result<D1PreparedStatement, AppError> {
     let detail = e.detail.map(|d| d.to_string());
+    let (actor_sql, actor) = match e.actor {
+        Some(a) => (a.sql(3), Some(a.value())),
+        None => ("?3".to_owned(), None),
+    };
     Ok(query!(
         db,
-        "INSERT INTO audit_events (id, at, actor_user_id, action, target_type, target_id, ip_address, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        &format!(
+            "INSERT INTO audit_events (id, at, actor_user_id, action, target_type, target_id, ip_address, detail)
+             VALUES (?1, ?2, {actor_sql}, ?4, ?5, ?6, ?7, ?8)"
+        ),
         e.id.as_str(),
         e.at,
-        e.actor_user_id.map(UserId::as_str),
+        actor,
         e.action,
         e.target_type,
         e.target_id,
         e.ip_address,
         detail
     )?)
+}
+
+/// One audit row as read back.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AuditRow {
+    pub id: AuditId,
+    pub at: i64,
+    pub actor_user_id: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Which audit rows to read, newest first.
+pub struct AuditFilter<'a> {
+    /// Rows where this user acted or was acted on.
+    pub user_id: Option<&'a str>,
+    pub action: Option<&'a str>,
+    /// `from <= at < to`, unix seconds.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Keyset cursor: only rows strictly older than `(at, id)`.
+    pub before: Option<(i64, &'a str)>,
+    pub limit: i64,
+}
+
+pub async fn list(db: &D1Database, f: &AuditFilter<'_>) -> Result<Vec<AuditRow>, AppError> {
+    use worker::wasm_bindgen::JsValue;
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<JsValue> = Vec::new();
+    let mut param = |value: JsValue| {
+        params.push(value);
+        params.len()
+    };
+    if let Some(user) = f.user_id {
+        let n = param(user.into());
+        conditions.push(format!("(actor_user_id = ?{n} OR target_id = ?{n})"));
+    }
+    if let Some(action) = f.action {
+        let n = param(action.into());
+        conditions.push(format!("action = ?{n}"));
+    }
+    // Unix seconds fit an f64 exactly (D1 takes numbers as f64).
+    #[allow(clippy::cast_precision_loss)]
+    let secs = |t: i64| JsValue::from_f64(t as f64);
+    if let Some(from) = f.from {
+        let n = param(secs(from));
+        conditions.push(format!("at >= ?{n}"));
+    }
+    if let Some(to) = f.to {
+        let n = param(secs(to));
+        conditions.push(format!("at < ?{n}"));
+    }
+    if let Some((at, id)) = f.before {
+        let a = param(secs(at));
+        let i = param(id.into());
+        conditions.push(format!("(at < ?{a} OR (at = ?{a} AND id < ?{i}))"));
+    }
+    let limit = param(secs(f.limit));
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT id, at, actor_user_id, action, target_type, target_id, ip_address, detail
+         FROM audit_events {filter} ORDER BY at DESC, id DESC LIMIT ?{limit}"
+    );
+    super::all(db.prepare(sql).bind(&params)?).await
 }

@@ -1,5 +1,5 @@
-//! `webhook_events` (ids of WorkOS events already applied, for de-duplication) and `sync_state`
-//! (the Events API cursor).
+//! `webhook_events` (ids of WorkOS events already applied, for de-duplication), `quarantined_events`
+//! (events that could not be applied) and `sync_state` (the Events API cursor).
 
 use serde::Deserialize;
 use worker::d1::{D1Database, D1PreparedStatement};
@@ -39,6 +39,27 @@ pub fn mark_processed(
         event_id,
         event,
         source,
+        now
+    )?)
+}
+
+/// Sets aside an event that cannot be applied (see `service::sync`); idempotent.
+pub fn quarantine(
+    db: &D1Database,
+    event_id: &str,
+    event: &str,
+    source: &str,
+    reason: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    Ok(query!(
+        db,
+        "INSERT INTO quarantined_events (id, event, source, reason, quarantined_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO NOTHING",
+        event_id,
+        event,
+        source,
+        reason,
         now
     )?)
 }

@@ -22,21 +22,15 @@ pub async fn insert(
     now: i64,
     expires_at: i64,
 ) -> Result<(), AppError> {
-    super::batch(
+    // Abandoned flows are pruned by the cron trigger (service::retention).
+    super::run(query!(
         db,
-        vec![
-            // Housekeeping rides along: abandoned flows never accumulate.
-            query!(db, "DELETE FROM login_flows WHERE expires_at <= ?1", now)?,
-            query!(
-                db,
-                "INSERT INTO login_flows (state_hash, return_to, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                flow_key,
-                return_to,
-                now,
-                expires_at
-            )?,
-        ],
-    )
+        "INSERT INTO login_flows (state_hash, return_to, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        flow_key,
+        return_to,
+        now,
+        expires_at
+    )?)
     .await
     .map(|_| ())
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod flows;
 pub mod orgs;
 pub mod permissions;
+pub mod retention;
 pub mod sessions;
 pub mod tombstones;
 pub mod users;

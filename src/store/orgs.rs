@@ -7,6 +7,7 @@ use worker::query;
 
 use crate::domain::ids::{OrganizationId, UserId};
 use crate::error::AppError;
+use crate::store::users::UserKey;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct MembershipRow {
@@ -127,7 +128,7 @@ pub async fn find_membership_for_workos_user(
 
 pub struct MembershipWrite<'a> {
     pub id: &'a str,
-    pub user_id: &'a UserId,
+    pub user: UserKey<'a>,
     pub organization_id: &'a OrganizationId,
     pub role: &'a str,
     pub status: &'a str,
@@ -143,16 +144,18 @@ pub fn upsert_membership(
 ) -> Result<D1PreparedStatement, AppError> {
     Ok(query!(
         db,
-        "INSERT INTO organization_memberships (id, user_id, organization_id, role, status, workos_updated_ms, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+        &format!("INSERT INTO organization_memberships (id, user_id, organization_id, role, status, workos_updated_ms, created_at, updated_at)
+         VALUES (?1, {user}, ?3, ?4, ?5, ?6, ?7, ?7)
          ON CONFLICT (user_id, organization_id) DO UPDATE SET id = excluded.id, role = excluded.role,
            status = excluded.status,
            workos_updated_ms = COALESCE(excluded.workos_updated_ms, organization_memberships.workos_updated_ms),
            updated_at = excluded.updated_at
          WHERE organization_memberships.workos_updated_ms IS NULL OR excluded.workos_updated_ms IS NULL
             OR excluded.workos_updated_ms >= organization_memberships.workos_updated_ms",
+            user = m.user.sql(2)
+        ),
         m.id,
-        m.user_id.as_str(),
+        m.user.value(),
         m.organization_id.as_str(),
         m.role,
         m.status,

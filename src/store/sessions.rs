@@ -9,6 +9,7 @@ use worker::query;
 use crate::domain::account::AccountStatus;
 use crate::domain::ids::{OrganizationId, SessionId, UserId};
 use crate::error::AppError;
+use crate::store::users::UserKey;
 
 /// A session row (rows this worker wrote, so the ids deserialize without re-checking).
 #[derive(Debug, Clone, Deserialize)]
@@ -34,7 +35,7 @@ const COLUMNS: &str = "id, user_id, organization_id, refresh_hash, previous_refr
 
 pub struct NewSession<'a> {
     pub id: &'a SessionId,
-    pub user_id: &'a UserId,
+    pub user: UserKey<'a>,
     pub organization_id: Option<&'a OrganizationId>,
     pub refresh_hash: &'a str,
     pub device: Option<&'a str>,
@@ -48,11 +49,14 @@ pub struct NewSession<'a> {
 pub fn insert(db: &D1Database, s: &NewSession<'_>) -> Result<D1PreparedStatement, AppError> {
     Ok(query!(
         db,
-        "INSERT INTO sessions (id, user_id, organization_id, refresh_hash, rotated_at, device, ip_address,
-                               user_agent, workos_session_id, created_at, last_used_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?5, ?5, ?10)",
+        &format!(
+            "INSERT INTO sessions (id, user_id, organization_id, refresh_hash, rotated_at, device, ip_address,
+                                   user_agent, workos_session_id, created_at, last_used_at, expires_at)
+             VALUES (?1, {user}, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?5, ?5, ?10)",
+            user = s.user.sql(2)
+        ),
         s.id.as_str(),
-        s.user_id.as_str(),
+        s.user.value(),
         s.organization_id.map(OrganizationId::as_str),
         s.refresh_hash,
         s.now,

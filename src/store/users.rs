@@ -59,6 +59,32 @@ impl From<Row> for User {
     }
 }
 
+/// Which user a row written in the same batch belongs to: one whose id is known, or the one whose
+/// `workos_id` this is, resolved inside the statement itself so that every row of a batch refers to
+/// the id that is actually stored (two first sign-ins racing each other end in one user).
+#[derive(Clone, Copy)]
+pub enum UserKey<'a> {
+    Id(&'a UserId),
+    Workos(&'a str),
+}
+
+impl<'a> UserKey<'a> {
+    /// The SQL expression for parameter `?n`.
+    pub(super) fn sql(self, n: usize) -> String {
+        match self {
+            UserKey::Id(_) => format!("?{n}"),
+            UserKey::Workos(_) => format!("(SELECT id FROM users WHERE workos_id = ?{n})"),
+        }
+    }
+
+    pub(super) fn value(self) -> &'a str {
+        match self {
+            UserKey::Id(id) => id.as_str(),
+            UserKey::Workos(workos_id) => workos_id,
+        }
+    }
+}
+
 const COLUMNS: &str =
     "id, email, first_name, last_name, profile_picture_url, email_verified, role, \
                        is_active, last_login_at, workos_updated_ms, created_at";

@@ -69,6 +69,7 @@ export function authVariant(name, host, bindings, database = 'auth-e2e') {
     scriptPath: path.join(ROOT, 'build/index.js'),
     d1Databases: { DB: database },
     bindings: Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined)),
+    ratelimits: rateLimits(1000),
     routes: [`${host}/*`],
   };
 }
@@ -89,12 +90,43 @@ export function authConsumer(name, host, code, serviceBindings = {}) {
 }
 
 /**
+ * The `[[ratelimits]]` of wrangler.toml as Miniflare options: `{ NAME: { simple: { limit, period } } }`.
+ * `scale` multiplies every limit (suites that are not about limits run with the production shape but
+ * far more room); `overrides` sets exact values for some.
+ */
+export function rateLimits(scale = 1, overrides = {}) {
+  const toml = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8');
+  const out = {};
+  for (const block of toml.split('[[ratelimits]]').slice(1)) {
+    const name = /name\s*=\s*"([A-Z_]+)"/.exec(block)?.[1];
+    const simple = /simple\s*=\s*\{\s*limit\s*=\s*(\d+)\s*,\s*period\s*=\s*(\d+)\s*\}/.exec(block);
+    if (!name || !simple) throw new Error(`wrangler.toml: unreadable [[ratelimits]] block: ${block.slice(0, 120)}`);
+    out[name] = { simple: { limit: Number(simple[1]) * scale, period: Number(simple[2]) } };
+  }
+  for (const [name, simple] of Object.entries(overrides)) out[name] = { simple };
+  return out;
+}
+
+/** Log lines must never carry a token, an API key or a configured secret (every suite checks on close). */
+const SECRET_SHAPES = [
+  /eyJ[\w-]{8,}\.eyJ[\w-]{8,}/, // a JWT
+  /sk_(live|test)_[0-9A-Za-z]{38}/, // an API key of ours
+];
+
+export function assertNoSecretsLogged(logs, secrets = []) {
+  const leaks = logs.filter((line) => SECRET_SHAPES.some((re) => re.test(line)) || secrets.some((s) => s && line.includes(s)));
+  assert.deepEqual(leaks, [], 'a log line carries a token, key or secret');
+}
+
+/**
  * Starts the stand-in and a Miniflare instance with: `auth` (the build, its bindings overridden by
  * `vars`), `gateway` and `mcp` (examples/, bound to auth as AUTH_SERVICE), `variants` (host → binding
  * overrides: one more auth instance per host, see authVariant; an override `DB` names its D1 database
- * instead), plus `extraWorkers` (a list, or a function of the stand-in returning one).
+ * instead), plus `extraWorkers` (a list, or a function of the stand-in returning one). Every auth
+ * instance gets the rate limiters of wrangler.toml with 1000 times their limits, except those set
+ * exactly in `ratelimits` ({ NAME: { limit, period } }).
  */
-export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [] } = {}) {
+export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [], ratelimits = {} } = {}) {
   const standin = await startStandin({ seed: true, ...standinOptions });
   const logs = [];
   const capture = (stream) => {
@@ -111,6 +143,7 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
         scriptPath: path.join(ROOT, 'build/index.js'),
         d1Databases: { DB: 'auth-e2e' },
         bindings: authBindings(standin, vars),
+        ratelimits: rateLimits(1000, ratelimits),
       },
       authConsumer('gateway', 'gateway.local', { scriptPath: path.join(ROOT, 'examples/gateway/index.js') }, { UPSTREAM: 'upstream' }),
       authConsumer('mcp', 'mcp.local', { scriptPath: path.join(ROOT, 'examples/mcp/index.js') }),
@@ -214,9 +247,11 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
       const rows = await env.query(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, ...params);
       return rows[0].n;
     },
+    /** Stops everything, then fails if any log line carried a token, a key or a secret. */
     async close() {
       await mf.dispose();
       await standin.close();
+      assertNoSecretsLogged(logs, [TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, standin.apiKey, standin.webhookSecret]);
     },
   };
   return env;

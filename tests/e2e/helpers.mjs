@@ -1,13 +1,15 @@
 // Small helpers shared by the end-to-end suites: JSON error assertions and JWT building blocks
 // (the tests forge tokens independently of the worker's code, with node:crypto).
 import assert from 'node:assert/strict';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 /** The signing secrets the harness gives the worker (JWT_SECRET, JWT_REFRESH_SECRET). */
 export const TEST_JWT_SECRET = 'test-access-secret-that-is-long-enough-0001';
 export const TEST_JWT_REFRESH_SECRET = 'test-refresh-secret-that-is-long-enough-0002';
 
 export const nowSecs = () => Math.floor(Date.now() / 1000);
+/** The stand-in's ids for its seed data, e.g. seedId('org', 'ACME'). */
+export { seedId } from '../fixtures/workos-standin/util.mjs';
 export const sha256hex = (s) => createHash('sha256').update(s).digest('hex');
 export const b64u = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 /** Part `i` (0 header, 1 claims) of a JWT, decoded. */
@@ -47,4 +49,32 @@ export async function expectError(res, status, code, what = '') {
   assert.ok(b.error_description.length > 0);
   assert.equal(res.headers.get('cache-control'), 'no-store');
   return b;
+}
+
+// The API key format, rebuilt independently: prefix + 32 base62 + base62(CRC-32/IEEE(prefix+body), 6).
+const B62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+function crc32(str) {
+  let crc = 0xffffffff;
+  for (const byte of Buffer.from(str, 'utf8')) {
+    crc ^= byte;
+    for (let i = 0; i < 8; i++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+function base62Fixed(n, len) {
+  let v = BigInt(n);
+  let out = '';
+  for (let i = 0; i < len; i++) {
+    out = B62[Number(v % 62n)] + out;
+    v /= 62n;
+  }
+  return out;
+}
+export const checksum = (prefix, body) => base62Fixed(crc32(prefix + body), 6);
+export function randomBody() {
+  return [...randomBytes(32)].map((b) => B62[b % 62]).join('');
+}
+/** A key with a correct checksum that the worker never issued. */
+export function forgeKey(prefix = 'sk_live_', body = randomBody()) {
+  return prefix + body + checksum(prefix, body);
 }

@@ -124,7 +124,7 @@ test('authorize redirects to WorkOS with a fresh state, an S256 challenge and pr
   assert.ok(!location.href.includes(flowCookie.value), 'the binding leaked into the WorkOS URL');
   assert.ok('httponly' in flowCookie.attrs, flowCookie.raw);
   assert.equal(flowCookie.attrs.samesite, 'Lax');
-  assert.equal(flowCookie.attrs.path, '/auth/callback');
+  assert.equal(flowCookie.attrs.path, '/');
   assert.equal(flowCookie.attrs['max-age'], '600');
   assert.ok(!('secure' in flowCookie.attrs), 'Secure on an http origin');
   assert.ok(!flowCookie.name.includes(state.slice(0, 16)), 'cookie name leaks the state');
@@ -631,7 +631,7 @@ test('the browser flow: authorize, WorkOS, callback cookies, /auth/me, refresh, 
     assert.ok(Number(c.attrs['max-age']) > 0);
   }
   assert.equal(session.attrs.path, '/');
-  assert.equal(refresh.attrs.path, '/auth');
+  assert.equal(refresh.attrs.path, '/');
   assert.equal(jwtPart(session.value, 0).typ, 'at+jwt');
   assert.equal(jwtPart(refresh.value, 0).typ, 'rt+jwt');
   const spentFlow = setCookies(res).find((c) => c.name.startsWith('auth_flow_'));
@@ -664,7 +664,7 @@ test('the browser flow: authorize, WorkOS, callback cookies, /auth/me, refresh, 
   assert.deepEqual(ob, { message: 'Logged out successfully' });
   assert.equal(cookieNamed(out, 'auth_session')?.attrs['max-age'], '0');
   assert.equal(cookieNamed(out, 'auth_refresh')?.attrs['max-age'], '0');
-  assert.equal(cookieNamed(out, 'auth_refresh')?.attrs.path, '/auth');
+  assert.equal(cookieNamed(out, 'auth_refresh')?.attrs.path, '/');
   const row = await sessionRow(sid);
   assert.ok(row.revoked_at, 'session not revoked');
   assert.equal(row.revoked_reason, 'logout');
@@ -808,7 +808,8 @@ test('GET /auth/logout revokes the session, clears cookies and goes through Work
   const workosSid = (await sessionRow(sid)).workos_session_id;
   assert.match(workosSid ?? '', /^session_/);
 
-  const res = await env.fetch('/auth/logout?return_to=%2Fsigned-out', { headers: { cookie: jar.header() } });
+  // A navigation from this worker's own page (the home page's sign-out link).
+  const res = await env.fetch('/auth/logout?return_to=%2Fsigned-out', { headers: { cookie: jar.header(), 'sec-fetch-site': 'same-origin' } });
   assert.equal(res.status, 302, await res.clone().text());
   const location = new URL(res.headers.get('location'));
   assert.equal(location.origin + location.pathname, `${env.standin.url}/user_management/sessions/logout`);
@@ -818,7 +819,7 @@ test('GET /auth/logout revokes the session, clears cookies and goes through Work
   assert.equal(cleared.auth_session?.attrs['max-age'], '0');
   assert.equal(cleared.auth_session?.attrs.path, '/');
   assert.equal(cleared.auth_refresh?.attrs['max-age'], '0');
-  assert.equal(cleared.auth_refresh?.attrs.path, '/auth');
+  assert.equal(cleared.auth_refresh?.attrs.path, '/');
   const row = await sessionRow(sid);
   assert.ok(row.revoked_at, 'the session is still live after logout');
   assert.equal(row.revoked_reason, 'logout');
@@ -838,7 +839,8 @@ test('GET /auth/logout reached from another site (a link or image) signs nobody 
   await browserLogin(env, jar, { login: { email: 'vic@globex.test' } });
   const sid = jwtPart(jar.get('auth_refresh'), 1).sid;
   const res = await env.fetch('/auth/logout', { headers: { cookie: jar.header(), 'sec-fetch-site': 'cross-site' } });
-  assert.equal(res.status, 302);
+  assert.equal(res.status, 200, 'a cross-site navigation gets the page that asks');
+  assert.match(await res.text(), /Sign out\?/);
   assert.equal(res.headers.getSetCookie().length, 0, 'cookies were cleared by a cross-site request');
   assert.equal((await sessionRow(sid)).revoked_at, null, 'a cross-site link revoked the session');
   const own = await env.fetch('/auth/logout', { headers: { cookie: jar.header(), 'sec-fetch-site': 'same-origin' } });
@@ -891,7 +893,7 @@ test('on an https origin every auth cookie is Secure (and the flow still complet
   const jar = new CookieJar();
   const start = jar.store(await env.mf.dispatchFetch(`${HTTPS_ORIGIN}/login?return_to=%2Fhome`, { redirect: 'manual' }));
   assert.equal(start.status, 302, await start.clone().text());
-  const flowCookie = setCookies(start).find((c) => c.name.startsWith('auth_flow_'));
+  const flowCookie = setCookies(start).find((c) => c.name.startsWith('__Host-auth_flow_'));
   assert.ok(flowCookie && 'secure' in flowCookie.attrs, `flow cookie: ${flowCookie?.raw}`);
   const location = new URL(start.headers.get('location'));
   assert.equal(location.searchParams.get('redirect_uri'), `${HTTPS_ORIGIN}/auth/callback`);
@@ -902,7 +904,7 @@ test('on an https origin every auth cookie is Secure (and the flow still complet
   const res = await env.mf.dispatchFetch(back, { redirect: 'manual', headers: { cookie: jar.header() } });
   assert.equal(res.status, 302, await res.clone().text());
   assert.equal(new URL(res.headers.get('location'), HTTPS_ORIGIN).href, `${HTTPS_ORIGIN}/home`);
-  for (const name of ['auth_session', 'auth_refresh']) {
+  for (const name of ['__Host-auth_session', '__Host-auth_refresh']) {
     const c = cookieNamed(res, name);
     assert.ok(c, `${name} not set`);
     assert.ok('secure' in c.attrs, `${name} is not Secure on https: ${c.raw}`);
