@@ -2,7 +2,7 @@
 // them into an organization), a thousand token validations at once, and forty refreshes at once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEnv, jsonLogin, bearer } from './harness.mjs';
+import { startEnv, jsonLogin, bearer, CookieJar } from './harness.mjs';
 import { readJson, seedId } from './helpers.mjs';
 
 const ACME = seedId('org', 'ACME');
@@ -28,16 +28,44 @@ before(async () => {
 });
 after(async () => env?.close());
 
+/** Takes a sign-in up to the moment the browser comes back with the code; returns the callback request. */
+async function upToCallback(login) {
+  const jar = new CookieJar();
+  env.standin.nextLogin(login);
+  const start = jar.store(await env.fetch('/login'));
+  const atWorkos = await fetch(start.headers.get('location'), { redirect: 'manual' });
+  return { url: atWorkos.headers.get('location'), cookie: jar.header() };
+}
+
 test('40 sign-ins at once, several people signing in for the first time, all succeed with one user row each', async () => {
   const people = ['first-a@example.test', 'first-b@example.test', 'first-c@example.test'];
+  // Two of them are members of an organization they sign in to: their first sign-in writes the user,
+  // the membership and the session together.
+  const org = env.standin.addOrganization({ name: 'Racing Corp' }, { silent: true });
+  const members = people.slice(0, 2).map((email) => env.standin.addUser({ email }, { silent: true }));
+  for (const m of members) env.standin.addMembership({ userId: m.id, organizationId: org.id, role: 'member' }, { silent: true });
   const logins = [];
   for (let i = 0; i < 40; i++) {
-    // Every fifth is Ada into Acme, whose membership row is written by her first sign-in.
-    logins.push(i % 5 === 0 ? { userId: ADA, organizationId: ACME } : { email: people[i % people.length] });
+    const who = i % 4;
+    // Ada into Acme (her membership row is written by her first sign-in too), the two members into
+    // their organization, the third person without one.
+    logins.push(who === 0 ? { userId: ADA, organizationId: ACME }
+      : who === 3 ? { email: people[2] }
+        : { userId: members[who - 1].id, organizationId: org.id });
   }
-  const settled = await Promise.allSettled(logins.map((l) => jsonLogin(env, l)));
-  const failures = settled.filter((s) => s.status === 'rejected').map((s) => String(s.reason?.message ?? s.reason));
+  // Each sign-in up to its callback one after another (the stand-in's login queue is first in, first
+  // out), then all 40 callbacks at the same moment: that is where first sign-ins race each other.
+  const callbacks = [];
+  for (const login of logins) callbacks.push(await upToCallback(login));
+  // WorkOS answers all 40 code exchanges at the same moment, then the 30 membership reads of the
+  // organization sign-ins: every sign-in reaches its writes together with the others of its kind.
+  env.standin.holdTogether('/user_management/organization_memberships', 30);
+  env.standin.holdTogether('/user_management/authenticate', 40);
+  const answers = await Promise.all(callbacks.map(({ url, cookie }) => env.fetch(url, { headers: { cookie, accept: 'application/json' } })));
+  const bodies = await Promise.all(answers.map(readJson));
+  const failures = answers.map((r, i) => r.status === 200 ? null : `${r.status} ${JSON.stringify(bodies[i])}`).filter(Boolean);
   assert.deepEqual(failures, [], 'every sign-in must succeed');
+  const settled = bodies.map((value) => ({ value }));
   for (const email of [...people, 'ada@acme.test']) {
     assert.equal(await env.count('users', 'email = ?', email), 1, `one user row for ${email}`);
   }
