@@ -8,8 +8,9 @@ use std::rc::Rc;
 
 use worker::Env;
 
+use crate::domain::encoding::{hex, hmac_sha256};
 use crate::domain::return_to::{origin_of, AllowedOrigins};
-use crate::domain::token::{KeyRing, SigningKey};
+use crate::domain::token::{Ed25519Key, HmacKey, KeySet};
 use crate::error::AppError;
 
 /// Marks the committed development secrets in `.dev.vars.example`; refused when ENVIRONMENT=production.
@@ -41,11 +42,17 @@ pub struct Config {
     pub workos_redirect_uri: String,
     pub workos_webhook_secret: Option<Secret>,
     pub workos_timeout_ms: u64,
-    pub access_keys: KeyRing,
-    pub refresh_keys: KeyRing,
+    /// Sign and verify access tokens (EdDSA by default; see `domain::token`).
+    pub access_keys: KeySet,
+    /// Sign and verify refresh tokens (HS256).
+    pub refresh_keys: KeySet,
+    /// The current refresh secret, which also derives token ids.
+    pub refresh_secret: HmacKey,
     /// Derives PKCE verifiers from `state` (so no verifier is stored or sent to the browser).
     pub flow_secret: Secret,
     pub issuer: String,
+    /// `aud` of the access tokens this worker issues for itself and its sibling workers.
+    pub audience: String,
     /// Origin of this worker (that of WORKOS_REDIRECT_URI): relative return targets resolve against it.
     pub self_origin: String,
     pub allowed_origins: AllowedOrigins,
@@ -119,24 +126,68 @@ impl Config {
                 Some(v) => Ok(Some(Secret(v))),
             }
         };
-        let signing_key = |var: &'static str, s: &Secret| {
-            SigningKey::new(s.expose().as_bytes())
-                .map_err(|_| bad(var, "must be at least 32 bytes"))
-        };
-        let ring = |cur: &'static str, prev: &'static str| -> Result<(KeyRing, Secret), AppError> {
-            let current = secret(cur, true)?.ok_or_else(|| missing(cur))?;
-            let previous = match secret(prev, false)? {
-                Some(p) => Some(signing_key(prev, &p)?),
-                None => None,
+        let hmac =
+            |var: &'static str, required: bool| -> Result<Option<(HmacKey, Secret)>, AppError> {
+                match secret(var, required)? {
+                    Some(s) => HmacKey::new(s.expose().as_bytes())
+                        .map(|k| Some((k, s)))
+                        .map_err(|_| bad(var, "must be at least 32 bytes")),
+                    None => Ok(None),
+                }
             };
-            Ok((KeyRing::new(signing_key(cur, &current)?, previous), current))
+        // An Ed25519 key: a base64url seed or a PKCS#8 PEM. The development value in
+        // .dev.vars.example carries the `dev-only-` marker in front of its seed.
+        let ed25519 = |var: &'static str| -> Result<Option<Ed25519Key>, AppError> {
+            match secret(var, false)? {
+                Some(s) => {
+                    let text = s.expose();
+                    Ed25519Key::parse(text.strip_prefix(DEV_ONLY_MARKER).unwrap_or(text))
+                        .map(Some)
+                        .map_err(|_| {
+                            bad(
+                                var,
+                                "must be an Ed25519 private key (base64url 32-byte seed or PKCS#8 PEM)",
+                            )
+                        })
+                }
+                None => Ok(None),
+            }
         };
-        let (access_keys, access_secret) = ring("JWT_SECRET", "JWT_SECRET_PREVIOUS")?;
-        let (refresh_keys, refresh_secret) =
-            ring("JWT_REFRESH_SECRET", "JWT_REFRESH_SECRET_PREVIOUS")?;
-        if access_secret.expose() == refresh_secret.expose() {
+        let signing_key = ed25519("JWT_SIGNING_KEY")?;
+        // JWT_SECRET signs access tokens only when there is no Ed25519 key; with one, it (and its
+        // previous value) still verifies the HS256 tokens issued before the switch.
+        let access_secret = hmac("JWT_SECRET", signing_key.is_none())?;
+        let access_previous = hmac("JWT_SECRET_PREVIOUS", false)?;
+        let (refresh_secret, refresh_text) =
+            hmac("JWT_REFRESH_SECRET", true)?.ok_or_else(|| missing("JWT_REFRESH_SECRET"))?;
+        let refresh_previous = hmac("JWT_REFRESH_SECRET_PREVIOUS", false)?;
+        if access_secret
+            .as_ref()
+            .is_some_and(|(_, s)| s.expose() == refresh_text.expose())
+        {
             return Err(bad("JWT_REFRESH_SECRET", "must differ from JWT_SECRET"));
         }
+        let flow_secret = match &access_secret {
+            Some((_, s)) => s.clone(),
+            // Without JWT_SECRET, PKCE verifiers come from a key derived from the refresh secret.
+            None => Secret(hex(&hmac_sha256(
+                refresh_text.expose().as_bytes(),
+                b"auth-worker pkce flow secret v1",
+            ))),
+        };
+        let access_keys = KeySet::access(
+            signing_key,
+            ed25519("JWT_SIGNING_KEY_PREVIOUS")?,
+            ed25519("JWT_SIGNING_KEY_NEXT")?,
+            access_secret
+                .into_iter()
+                .chain(access_previous)
+                .map(|(k, _)| k)
+                .collect(),
+        )
+        .ok_or_else(|| missing("JWT_SIGNING_KEY"))?;
+        let refresh_keys =
+            KeySet::refresh(refresh_secret.clone(), refresh_previous.map(|(k, _)| k));
 
         let workos_client_id =
             get("WORKOS_CLIENT_ID").ok_or_else(|| missing("WORKOS_CLIENT_ID"))?;
@@ -188,6 +239,7 @@ impl Config {
             ));
         }
         let issuer = get("JWT_ISSUER").unwrap_or_else(|| self_origin.clone());
+        let audience = get("JWT_AUDIENCE").unwrap_or_else(|| issuer.clone());
 
         let number =
             |var: &'static str, default: i64, min: i64, max: i64| -> Result<i64, AppError> {
@@ -213,8 +265,10 @@ impl Config {
                 .unwrap_or(10_000),
             access_keys,
             refresh_keys,
-            flow_secret: access_secret,
+            refresh_secret,
+            flow_secret,
             issuer,
+            audience,
             self_origin,
             allowed_origins,
             access_ttl_secs: number("ACCESS_TOKEN_TTL_SECONDS", 900, 1, 86_400)?,
@@ -361,6 +415,42 @@ mod tests {
             vars.insert(var, value);
             assert_eq!(refused_var(&vars), var, "{var}={value}");
         }
+    }
+
+    #[test]
+    fn an_ed25519_signing_key_makes_jwt_secret_optional_and_eddsa_the_default() {
+        let mut vars = dev();
+        vars.remove("JWT_SECRET");
+        assert_eq!(
+            refused_var(&vars),
+            "JWT_SECRET",
+            "nothing would sign access tokens"
+        );
+        vars.insert(
+            "JWT_SIGNING_KEY",
+            "dev-only-d8Ii3pL7A2Z1wX9Jx0m5bQhZ6n8cVt3KsEuYfRgHqWo",
+        );
+        let cfg = load(&vars).unwrap();
+        assert_eq!(cfg.access_keys.signing_alg(), "EdDSA");
+        assert_eq!(cfg.access_keys.jwks().keys.len(), 1);
+        assert_eq!(cfg.audience, cfg.issuer);
+        vars.insert("JWT_SIGNING_KEY", "not a key");
+        assert_eq!(refused_var(&vars), "JWT_SIGNING_KEY");
+    }
+
+    #[test]
+    fn production_refuses_the_development_signing_key() {
+        let mut vars = production();
+        vars.insert(
+            "JWT_SIGNING_KEY",
+            "dev-only-d8Ii3pL7A2Z1wX9Jx0m5bQhZ6n8cVt3KsEuYfRgHqWo",
+        );
+        assert_eq!(refused_var(&vars), "JWT_SIGNING_KEY");
+        vars.insert(
+            "JWT_SIGNING_KEY",
+            "d8Ii3pL7A2Z1wX9Jx0m5bQhZ6n8cVt3KsEuYfRgHqWo",
+        );
+        assert!(load(&vars).is_ok());
     }
 
     #[test]

@@ -25,6 +25,9 @@ use crate::service::permissions::{self, Question};
 use crate::service::users::UserView;
 use crate::service::{sessions, App, Client};
 
+/// The longest audience (a resource URL) a caller may ask for.
+const MAX_AUDIENCE: usize = 2048;
+
 fn app() -> Result<App, AppError> {
     crate::init();
     App::new(platform::env())
@@ -167,12 +170,25 @@ fn log_failure(method: &str, e: &AppError) {
     }
 }
 
-/// `validateToken(token)` → `{valid:true, user, session?, apiKey?}` or `{valid:false, error}`. Never rejects.
+/// `validateToken(token, {audience}?)` → `{valid:true, user, session?, apiKey?}` or
+/// `{valid:false, error}`. Never rejects. With `audience`, an access token must carry exactly it in
+/// `aud` (an MCP server passes its own resource URL); without, this worker's own audience.
 #[wasm_bindgen(js_name = validateToken)]
-pub async fn validate_token(token: JsValue) -> JsValue {
+pub async fn validate_token(token: JsValue, options: JsValue) -> JsValue {
     let result = async {
         let t = string_arg(&token, "token", token::MAX_TOKEN_LEN)?;
-        identity::authenticate(&app()?, Credential::bearer(&t), Via::Binding).await
+        let audience = if options.is_undefined() || options.is_null() {
+            None
+        } else {
+            object_arg(options, "options")?.opt_string("audience", MAX_AUDIENCE)?
+        };
+        identity::authenticate(
+            &app()?,
+            Credential::bearer(&t),
+            Via::Binding,
+            audience.as_deref(),
+        )
+        .await
     }
     .await;
     match result {

@@ -90,8 +90,10 @@ export interface SignedInUser {
 }
 
 export interface AuthService {
-  /** Access token or API key. Never rejects. */
-  validateToken(token: string): Promise<ValidateTokenResult>;
+  /** Access token or API key. Never rejects. With `audience`, an access token is valid only when its
+   *  `aud` holds exactly that string (an MCP server passes its own resource URL) and an API key (which
+   *  has no audience) is refused; without it, only this worker's own audience (`JWT_AUDIENCE`) is. */
+  validateToken(token: string, options?: { audience?: string }): Promise<ValidateTokenResult>;
   /** Rejects only on malformed arguments. Unknown or deactivated users get false. */
   checkPermission(query: PermissionQuery): Promise<boolean>;
   createApiKey(params: CreateApiKeyParams): Promise<CreateApiKeyResult>;

@@ -1,4 +1,4 @@
-//! Pure logic of the `auth` worker: our HS256 tokens, PKCE and login state, cookies, return-target
+//! Pure logic of the `auth` worker: our tokens (EdDSA and HS256 JWS), PKCE and login state, cookies, return-target
 //! validation, API key format, permission matching, WorkOS webhook signatures and WorkOS payload types.
 //!
 //! What this crate must not do: no I/O, no clock, no RNG, no `worker` / `wasm-bindgen` / `js-sys` /
@@ -9,16 +9,17 @@
 //! so `unwrap`, `expect`, `panic!` and slice indexing are denied outside tests.
 //!
 //! ```
-//! use auth_domain::token::{sign_access, verify_access, AccessClaims, KeyRing, SigningKey};
+//! use auth_domain::token::{sign_access, verify_access, AccessClaims, Audience, Ed25519Key, KeySet};
 //!
-//! let ring = KeyRing::new(SigningKey::new(&[7u8; 32]).map_err(|_| "short")?, None);
+//! let key = Ed25519Key::from_seed([7u8; 32]).map_err(|_| "seed")?;
+//! let keys = KeySet::access(Some(key), None, None, vec![]).ok_or("no signing key")?;
 //! let claims = AccessClaims {
-//!     iss: "https://auth.example.com".into(), sub: "user_1".into(), sid: "ses_1".into(),
-//!     email: "a@example.com".into(), role: "member".into(), org_id: None,
-//!     iat: 1_700_000_000, exp: 1_700_000_900, jti: "j1".into(),
+//!     iss: "https://auth.example.com".into(), aud: Some(Audience::One("https://auth.example.com".into())),
+//!     sub: "usr_1".into(), sid: "ses_1".into(), email: "a@example.com".into(), role: "user".into(),
+//!     org_id: None, scope: None, client_id: None, iat: 1_700_000_000, exp: 1_700_000_900, jti: "j1".into(),
 //! };
-//! let token = sign_access(&ring, &claims).map_err(|_| "sign")?;
-//! let back = verify_access(&ring, &token, "https://auth.example.com", 1_700_000_100).map_err(|e| e.as_str())?;
+//! let token = sign_access(&keys, &claims).map_err(|_| "sign")?;
+//! let back = verify_access(&keys, &token, "https://auth.example.com", 1_700_000_100).map_err(|e| e.as_str())?;
 //! assert_eq!(back, claims);
 //! # Ok::<(), &'static str>(())
 //! ```

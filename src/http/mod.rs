@@ -12,6 +12,7 @@ mod pages;
 mod permissions;
 mod sessions;
 mod webhooks;
+mod well_known;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -104,6 +105,8 @@ enum Route {
     Permission(String),
     Webhook,
     Audit,
+    Jwks,
+    AuthorizationServerMetadata,
 }
 
 impl Route {
@@ -126,6 +129,8 @@ impl Route {
             ["permissions", p] => Route::Permission(id(p)?),
             ["webhooks", "workos"] => Route::Webhook,
             ["audit"] => Route::Audit,
+            [".well-known", "jwks.json"] => Route::Jwks,
+            [".well-known", "oauth-authorization-server"] => Route::AuthorizationServerMetadata,
             _ => return None,
         })
     }
@@ -283,6 +288,12 @@ async fn route_to(
         (Route::Webhook, _) => Err(allow("POST")),
         (Route::Audit, Method::Get) => audit::list(req, c).await,
         (Route::Audit, _) => Err(allow("GET")),
+        (Route::Jwks, Method::Get | Method::Head) => well_known::jwks(c),
+        (Route::Jwks, _) => Err(allow("GET, HEAD")),
+        (Route::AuthorizationServerMetadata, Method::Get | Method::Head) => {
+            well_known::authorization_server(c)
+        }
+        (Route::AuthorizationServerMetadata, _) => Err(allow("GET, HEAD")),
         (Route::Health, _) => Err(allow("GET, HEAD")),
     }
 }
@@ -341,13 +352,13 @@ pub async fn authenticate(req: &Request, c: &Call) -> Result<Identity, AppError>
         let presented = bearer_token(&header).ok_or_else(|| {
             Code::InvalidToken.with("The Authorization header must be `Bearer <token>`.")
         })?;
-        return identity::authenticate(&c.app, Credential::bearer(presented), c.via()).await;
+        return identity::authenticate(&c.app, Credential::bearer(presented), c.via(), None).await;
     }
     if let Some(token) = c.session_cookie() {
         if !matches!(req.method(), Method::Get | Method::Head) {
             check_same_origin(req, c)?;
         }
-        return identity::authenticate(&c.app, Credential::AccessToken(token), c.via()).await;
+        return identity::authenticate(&c.app, Credential::AccessToken(token), c.via(), None).await;
     }
     Err(Code::Unauthenticated.err())
 }

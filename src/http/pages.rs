@@ -10,7 +10,7 @@ use crate::service::identity::{self, Credential};
 
 pub async fn home(c: &Call) -> Result<Response, AppError> {
     let who = match c.session_cookie() {
-        Some(t) => identity::authenticate(&c.app, Credential::AccessToken(t), c.via())
+        Some(t) => identity::authenticate(&c.app, Credential::AccessToken(t), c.via(), None)
             .await
             .ok(),
         None => None,

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -15,7 +16,7 @@ use crate::domain::api_key;
 use crate::domain::ids::{ApiKeyId, OrganizationId, SessionId, UserId};
 use crate::domain::permission::{self, Scope};
 use crate::domain::time::format_rfc3339;
-use crate::domain::token::{self, TokenError};
+use crate::domain::token::{self, AccessClaims, Expected, TokenError};
 use crate::error::{AppError, Code};
 use crate::platform;
 use crate::service::limits::{self, Limit};
@@ -124,48 +125,101 @@ pub enum Via<'a> {
     Binding,
 }
 
-/// The one authentication path: who presented this credential? Bookkeeping it causes (an API key's
-/// `last_used_at`) runs after the answer through `waitUntil`, never on the caller's time.
+/// The one authentication path: who presented this credential? `audience` is what an access token
+/// must be for (`None`: this worker's own audience, `JWT_AUDIENCE`); an API key has no audience, so
+/// it is refused when another one is asked for. Bookkeeping it causes (an API key's `last_used_at`)
+/// runs after the answer through `waitUntil`, never on the caller's time.
 pub async fn authenticate(
     app: &App,
     credential: Credential<'_>,
     via: Via<'_>,
+    audience: Option<&str>,
 ) -> Result<Identity, AppError> {
+    let expected = Expected {
+        audience: audience.unwrap_or(&app.cfg.audience),
+        audience_is_default: audience.is_none_or(|a| a == app.cfg.audience),
+    };
     match credential {
-        Credential::AccessToken(t) => access_token(app, t).await,
+        Credential::AccessToken(t) => access_token(app, t, &expected).await,
+        Credential::ApiKey(_) if !expected.audience_is_default => Err(Code::InvalidToken
+            .with("An API key is not bound to this audience.")
+            .with_detail("api_key_for_audience")),
         Credential::ApiKey(k) => api_key(app, k, via).await,
     }
 }
 
-async fn access_token(app: &App, t: &str) -> Result<Identity, AppError> {
-    let now = platform::now_secs();
-    let claims = token::verify_access(&app.cfg.access_keys, t, &app.cfg.issuer, now).map_err(
-        |e| match e {
-            TokenError::Expired => Code::TokenExpired.err(),
-            other => Code::InvalidToken.err().with_detail(other.as_str()),
-        },
-    )?;
-    let sid = SessionId::parse(&claims.sid)
-        .map_err(|_| Code::InvalidToken.err().with_detail("malformed_sid"))?;
-    let role = match session_liveness(app, &sid, now).await? {
-        Liveness::Live { role } => role,
-        Liveness::Revoked => return Err(Code::SessionRevoked.err()),
-        Liveness::UserDeactivated => return Err(Code::UserDeactivated.err()),
-    };
-    Ok(Identity {
-        user_id: UserId::parse(&claims.sub)
-            .map_err(|_| Code::InvalidToken.err().with_detail("malformed_sub"))?,
-        email: claims.email,
-        role,
+/// An access token verified once in this isolate: its claims, with the ids already parsed.
+struct Verified {
+    claims: AccessClaims,
+    user_id: UserId,
+    session_id: SessionId,
+    organization_id: Option<OrganizationId>,
+}
+
+thread_local! {
+    /// Verified access tokens by the SHA-256 of the whole token, each dropped at its `exp`: a token is
+    /// verified (an Ed25519 signature check) once per isolate, then recognised by a hash and a lookup.
+    static VERIFIED: RefCell<HashMap<[u8; 32], Rc<Verified>>> = RefCell::new(HashMap::new());
+}
+
+fn token_error(e: TokenError) -> AppError {
+    match e {
+        TokenError::Expired => Code::TokenExpired.err(),
+        other => Code::InvalidToken.err().with_detail(other.as_str()),
+    }
+}
+
+/// The token's verified claims: remembered ones if this isolate has verified it before.
+fn verified(app: &App, t: &str, now: i64) -> Result<Rc<Verified>, AppError> {
+    let digest = token::token_digest(t);
+    if let Some(v) = VERIFIED.with(|c| c.borrow().get(&digest).cloned()) {
+        v.claims.check_times(now).map_err(token_error)?;
+        return Ok(v);
+    }
+    let claims =
+        token::verify_access(&app.cfg.access_keys, t, &app.cfg.issuer, now).map_err(token_error)?;
+    let malformed = |why: &'static str| Code::InvalidToken.err().with_detail(why);
+    let v = Rc::new(Verified {
+        user_id: UserId::parse(&claims.sub).map_err(|_| malformed("malformed_sub"))?,
+        session_id: SessionId::parse(&claims.sid).map_err(|_| malformed("malformed_sid"))?,
         organization_id: claims
             .org_id
             .as_deref()
             .map(OrganizationId::parse)
             .transpose()
-            .map_err(|_| Code::InvalidToken.err().with_detail("malformed_org_id"))?,
+            .map_err(|_| malformed("malformed_org_id"))?,
+        claims,
+    });
+    VERIFIED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MAX_CACHE_ENTRIES {
+            c.retain(|_, v| v.claims.exp > now);
+            if c.len() >= MAX_CACHE_ENTRIES {
+                c.clear();
+            }
+        }
+        c.insert(digest, v.clone());
+    });
+    Ok(v)
+}
+
+async fn access_token(app: &App, t: &str, expected: &Expected<'_>) -> Result<Identity, AppError> {
+    let now = platform::now_secs();
+    let v = verified(app, t, now)?;
+    v.claims.check_audience(expected).map_err(token_error)?;
+    let role = match session_liveness(app, &v.session_id, now).await? {
+        Liveness::Live { role } => role,
+        Liveness::Revoked => return Err(Code::SessionRevoked.err()),
+        Liveness::UserDeactivated => return Err(Code::UserDeactivated.err()),
+    };
+    Ok(Identity {
+        user_id: v.user_id.clone(),
+        email: v.claims.email.clone(),
+        role,
+        organization_id: v.organization_id.clone(),
         session: Some(SessionRef {
-            id: sid,
-            expires_at: claims.exp,
+            id: v.session_id.clone(),
+            expires_at: v.claims.exp,
         }),
         api_key: None,
     })
@@ -294,8 +348,8 @@ pub fn session_of_cookies(
         .map(|verified| verified.claims.sid)
         .or_else(|| {
             access_cookie
-                .and_then(|t| token::verify_access(&cfg.access_keys, t, &cfg.issuer, now).ok())
-                .map(|claims| claims.sid)
+                .and_then(|t| verified(app, t, now).ok())
+                .map(|v| v.session_id.to_string())
         })?;
     SessionId::parse(&sid).ok()
 }

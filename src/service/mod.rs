@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod discovery;
 pub mod health;
 pub mod identity;
 pub mod limits;

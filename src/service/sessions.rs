@@ -15,7 +15,7 @@ use worker::d1::D1PreparedStatement;
 use crate::domain::encoding::{b64url_encode, sha256_hex};
 use crate::domain::ids::{OrganizationId, SessionId, UserId};
 use crate::domain::time::format_rfc3339;
-use crate::domain::token::{self, AccessClaims, RefreshClaims};
+use crate::domain::token::{self, AccessClaims, Audience, RefreshClaims};
 use crate::error::{AppError, Code};
 use crate::platform;
 use crate::service::audit::{self, Audit};
@@ -111,6 +111,7 @@ fn issue(
     let cfg = &app.cfg;
     let access = AccessClaims {
         iss: cfg.issuer.clone(),
+        aud: Some(Audience::One(cfg.audience.clone())),
         sub: s.user_id.to_string(),
         sid: session_id.to_string(),
         email: s.email.to_owned(),
@@ -118,7 +119,9 @@ fn issue(
         org_id: s.organization_id.map(ToString::to_string),
         iat,
         exp: iat + cfg.access_ttl_secs,
-        jti: token::derive_jti(&cfg.access_keys, "access", refresh_jti),
+        scope: None,
+        client_id: None,
+        jti: token::derive_jti(&cfg.refresh_secret, "access", refresh_jti),
     };
     let refresh = RefreshClaims {
         iss: cfg.issuer.clone(),

@@ -9,7 +9,8 @@ import { TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, readJson, expectError } from 
 
 // Misconfigured instances of the build, one per host.
 const VARIANTS = {
-  'misconfigured.local': { JWT_SECRET: undefined },
+  // No key signs access tokens: neither an Ed25519 JWT_SIGNING_KEY nor JWT_SECRET.
+  'misconfigured.local': { JWT_SIGNING_KEY: undefined, JWT_SECRET: undefined },
   'shortsecret.local': { JWT_SECRET: 'too-short' },
   'prod.local': {
     ENVIRONMENT: 'production',

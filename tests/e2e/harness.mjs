@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
 import { startStandin } from '../fixtures/workos-standin.mjs';
-import { TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, readJson } from './helpers.mjs';
+import { TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, TEST_SIGNING_KEY, readJson } from './helpers.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ORIGIN = 'http://localhost:8787';
@@ -46,6 +46,7 @@ export function authBindings(standin, overrides = {}) {
     WORKOS_API_KEY: standin.apiKey,
     WORKOS_WEBHOOK_SECRET: standin.webhookSecret,
     WORKOS_REDIRECT_URI: `${ORIGIN}/auth/callback`,
+    JWT_SIGNING_KEY: TEST_SIGNING_KEY,
     JWT_SECRET: TEST_JWT_SECRET,
     JWT_REFRESH_SECRET: TEST_JWT_REFRESH_SECRET,
     ALLOWED_RETURN_ORIGINS: 'https://app.example.test',
@@ -251,7 +252,7 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
     async close() {
       await mf.dispose();
       await standin.close();
-      assertNoSecretsLogged(logs, [TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, standin.apiKey, standin.webhookSecret]);
+      assertNoSecretsLogged(logs, [TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, TEST_SIGNING_KEY, standin.apiKey, standin.webhookSecret]);
     },
   };
   return env;

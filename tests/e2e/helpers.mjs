@@ -1,11 +1,33 @@
 // Small helpers shared by the end-to-end suites: JSON error assertions and JWT building blocks
 // (the tests forge tokens independently of the worker's code, with node:crypto).
 import assert from 'node:assert/strict';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign } from 'node:crypto';
 
 /** The signing secrets the harness gives the worker (JWT_SECRET, JWT_REFRESH_SECRET). */
 export const TEST_JWT_SECRET = 'test-access-secret-that-is-long-enough-0001';
 export const TEST_JWT_REFRESH_SECRET = 'test-refresh-secret-that-is-long-enough-0002';
+/** Ed25519 seeds (base64url, 32 bytes) for JWT_SIGNING_KEY and its rotation partners. */
+export const TEST_SIGNING_KEY = Buffer.alloc(32, 0x11).toString('base64url');
+export const TEST_SIGNING_KEY_2 = Buffer.alloc(32, 0x22).toString('base64url');
+export const TEST_SIGNING_KEY_3 = Buffer.alloc(32, 0x33).toString('base64url');
+
+/**
+ * An Ed25519 key from its base64url seed, computed with node:crypto (independently of the worker):
+ * the private KeyObject, the public JWK and its RFC 7638 thumbprint (the `kid` the worker uses).
+ */
+export function ed25519(seed) {
+  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seed, 'base64url')]);
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  const { x } = createPublicKey(privateKey).export({ format: 'jwk' });
+  const kid = createHash('sha256').update(`{"crv":"Ed25519","kty":"OKP","x":"${x}"}`).digest('base64url');
+  return { privateKey, x, kid };
+}
+
+/** `header`.`payload` signed with an Ed25519 KeyObject; the header is used exactly as given. */
+export function forgeEdDSA(header, payload, privateKey) {
+  const input = `${b64u(header)}.${b64u(payload)}`;
+  return `${input}.${cryptoSign(null, Buffer.from(input), privateKey).toString('base64url')}`;
+}
 
 export const nowSecs = () => Math.floor(Date.now() / 1000);
 /** The stand-in's ids for its seed data, e.g. seedId('org', 'ACME'). */
@@ -17,10 +39,10 @@ export const jwtPart = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'ba
 /** The `kid` the worker puts in tokens signed with `secret` (see domain::token). */
 export const kidOf = (secret) => createHash('sha256').update(`auth-worker kid v1:${secret}`).digest('hex').slice(0, 16);
 
-/** The header the worker puts on access tokens (domain::token), with `over` replacing fields. */
-export const accessHeader = (over = {}) => ({ alg: 'HS256', typ: 'at+jwt', kid: kidOf(TEST_JWT_SECRET), ...over });
+/** The header the worker puts on HS256 access tokens (domain::token, member order included), with `over` replacing fields. */
+export const accessHeader = (over = {}) => ({ alg: 'HS256', kid: kidOf(TEST_JWT_SECRET), typ: 'at+jwt', ...over });
 /** The header the worker puts on refresh tokens, with `over` replacing fields. */
-export const refreshHeader = (over = {}) => ({ alg: 'HS256', typ: 'rt+jwt', kid: kidOf(TEST_JWT_REFRESH_SECRET), ...over });
+export const refreshHeader = (over = {}) => ({ alg: 'HS256', kid: kidOf(TEST_JWT_REFRESH_SECRET), typ: 'rt+jwt', ...over });
 
 /** Signs `header`.`payload` with HMAC (sha256 unless told); the header is used exactly as given. */
 export function forge(header, payload, secret, hash = 'sha256') {

@@ -450,7 +450,7 @@ test('the JSON callback answers {token, refreshToken, user} and sets no session 
   assert.match(res.headers.get('content-type'), /^application\/json/);
   assert.deepEqual(Object.keys(body).sort(), ['refreshToken', 'token', 'user']);
   assert.equal(jwtPart(body.token, 0).typ, 'at+jwt');
-  assert.equal(jwtPart(body.token, 0).alg, 'HS256');
+  assert.equal(jwtPart(body.token, 0).alg, 'EdDSA');
   assert.equal(jwtPart(body.refreshToken, 0).typ, 'rt+jwt');
   const u = body.user;
   for (const k of ['id', 'email', 'name', 'firstName', 'lastName', 'picture', 'emailVerified', 'role', 'lastLoginAt', 'createdAt']) {

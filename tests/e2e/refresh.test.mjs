@@ -8,16 +8,19 @@ import {
 } from './helpers.mjs';
 
 const NEW_JWT_SECRET = 'rotated-access-secret-that-is-long-enough-0003';
+// This suite runs a deployment that signs access tokens with JWT_SECRET alone (HS256, no
+// JWT_SIGNING_KEY), which keeps working; tests/e2e/tokens.test.mjs covers the EdDSA default.
+const HS256_ONLY = { JWT_SIGNING_KEY: undefined };
 // Two more instances of the build, same D1, same issuer:
 const ROTATED = 'http://rotated.local'; // JWT_SECRET rotated; the old one kept for verification
 const NEW_ONLY = 'http://newonly.local'; // the old secret removed
 const VARIANTS = {
-  'rotated.local': { JWT_SECRET: NEW_JWT_SECRET, JWT_SECRET_PREVIOUS: TEST_JWT_SECRET },
-  'newonly.local': { JWT_SECRET: NEW_JWT_SECRET },
+  'rotated.local': { ...HS256_ONLY, JWT_SECRET: NEW_JWT_SECRET, JWT_SECRET_PREVIOUS: TEST_JWT_SECRET },
+  'newonly.local': { ...HS256_ONLY, JWT_SECRET: NEW_JWT_SECRET },
 };
 
 let env;
-before(async () => { env = await startEnv({ variants: VARIANTS }); });
+before(async () => { env = await startEnv({ vars: HS256_ONLY, variants: VARIANTS }); });
 after(async () => env?.close());
 
 // ---------------------------------------------------------------------------------------------------------
