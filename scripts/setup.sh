@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the build and the tests need, on a machine that has only Rust, Node and npm.
 # Idempotent and quick when already done: each step checks before it installs.
-# GitHub is unreachable on these machines, so worker-build's own downloads are replaced by tools from
-# crates.io and npm (see ../shared/TOOLCHAIN.md); scripts/build.sh tells worker-build where they are.
+# Every tool comes from crates.io or npm (GitHub is unreachable on these machines): the wasm32 target,
+# the wasm-bindgen CLI at the library's version, and through npm wrangler, Miniflare, esbuild and
+# binaryen's wasm-opt. scripts/build.sh runs them directly (no worker-build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-WORKER_BUILD_VERSION=0.8.7
 # The wasm-bindgen CLI must be exactly the library version in Cargo.lock (Cargo.toml pins it with "=").
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 
@@ -19,11 +19,6 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 
 installed_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | awk '{print $NF}'; }
-
-if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ]; then
-  step "installing worker-build $WORKER_BUILD_VERSION from crates.io (a few minutes, once)"
-  cargo install worker-build --version "$WORKER_BUILD_VERSION"
-fi
 
 if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION from crates.io (a few minutes, once)"

@@ -31,26 +31,18 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{event, Context, Env, Request, Response};
 
-/// Installs the panic hook (idempotent). Not `#[event(start)]`: that would export a `start`
-/// function, which worker-build would attach to the entrypoint as one more RPC method.
-pub(crate) fn init() {
-    console_error_panic_hook::set_once();
-}
-
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    init();
     Ok(http::handle(req, env, ctx).await)
 }
 
-/// The cron entry point (`[triggers]` in wrangler.toml). worker-build attaches it to the default
-/// entrypoint as the `scheduled` handler, which also makes it a method any bound worker can call over
-/// RPC; only a call carrying the runtime's own `ScheduledController` runs the jobs. (Written by hand
-/// rather than with `#[event(scheduled)]`, whose glue unwraps the controller's fields and would trap
-/// on a plain object.)
+/// The cron entry point (`[triggers]` in wrangler.toml). The entry module (src/entry.mjs) serves it
+/// as the default entrypoint's `scheduled` handler, which is also a method any bound worker can call
+/// over RPC; only a call carrying the runtime's own `ScheduledController` runs the jobs. (Written by
+/// hand rather than with `#[event(scheduled)]`, whose glue unwraps the controller's fields and would
+/// trap on a plain object.)
 #[wasm_bindgen]
 pub async fn scheduled(controller: JsValue, env: JsValue, _ctx: JsValue) -> Result<(), JsValue> {
-    init();
     if !is_cron_controller(&controller) {
         worker::console_warn!(
             "{}",

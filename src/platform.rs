@@ -97,6 +97,23 @@ pub fn defer(work: impl Future<Output = ()> + 'static) {
     }));
 }
 
+/// Where the entry module (src/entry.mjs) reads whether the answers of `validateToken` it keeps are
+/// still good: a number any change of someone's access bumps.
+const ANSWER_GENERATION: &str = "__auth_answer_generation";
+
+/// Tells the entry module to drop every answer it keeps (a session was revoked, a key or a user
+/// changed in this isolate).
+pub fn invalidate_answers() {
+    let global = js_sys::global();
+    let key = JsValue::from_str(ANSWER_GENERATION);
+    let next = js_sys::Reflect::get(&global, &key)
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0)
+        + 1.0;
+    let _ = js_sys::Reflect::set(&global, &key, &JsValue::from_f64(next));
+}
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
     // u64 millis since 1970 fit an i64 until the year 292 million.

@@ -29,7 +29,6 @@ use crate::service::{sessions, App, Client};
 const MAX_AUDIENCE: usize = 2048;
 
 fn app() -> Result<App, AppError> {
-    crate::init();
     App::new(platform::env())
 }
 
@@ -149,8 +148,12 @@ fn plain_json(v: &JsValue, depth: usize, budget: &mut Budget) -> Result<Value, &
     Ok(Value::Object(map))
 }
 
+/// A view as a JS value: serialized once with serde_json (the same code the HTTP answers use) and
+/// parsed by the engine's JSON.parse, rather than built field by field across the boundary.
 fn to_js<T: Serialize>(v: &T) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    serde_json::to_string(v)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::NULL)
 }
 
@@ -171,7 +174,7 @@ fn log_failure(method: &str, e: &AppError) {
 }
 
 /// `validateToken(token, {audience}?)` → `{valid:true, user, session?, apiKey?}` or
-/// `{valid:false, error}`. Never rejects. With `audience`, an access token must carry exactly it in
+/// `{valid:false, error}` (the entry module unwraps it, see below). Never rejects. With `audience`, an access token must carry exactly it in
 /// `aud` (an MCP server passes its own resource URL); without, this worker's own audience.
 #[wasm_bindgen(js_name = validateToken)]
 pub async fn validate_token(token: JsValue, options: JsValue) -> JsValue {
@@ -191,15 +194,20 @@ pub async fn validate_token(token: JsValue, options: JsValue) -> JsValue {
         .await
     }
     .await;
-    match result {
-        Ok(who) => to_js(&IdentityView::from(&who)),
+    // `[answer, reuse until (unix ms)]`: the entry module answers the same credential from memory until
+    // then (0: never).
+    let (answer, fresh_until) = match result {
+        Ok(who) => (to_js(&IdentityView::from(&who)), who.fresh_until),
         Err(e) => {
             if e.status() >= 500 {
                 log_failure("validateToken", &e);
             }
-            to_js(&json!({ "valid": false, "error": e.code() }))
+            (to_js(&json!({ "valid": false, "error": e.code() })), 0)
         }
-    }
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let until_ms = JsValue::from_f64(fresh_until.saturating_mul(1000) as f64);
+    js_sys::Array::of2(&answer, &until_ms).into()
 }
 
 /// `checkPermission({userId, resource, action, organizationId?, scopes?})` → boolean. `scopes` is

@@ -14,7 +14,8 @@ use url::Url;
 pub const MAX_RETURN_TO_LEN: usize = 2048;
 
 /// Extra origins allowed as absolute targets, normalized `scheme://host[:port]` (lowercase host, default
-/// port dropped, IDN in punycode).
+/// port dropped). Hosts must be ASCII: an internationalised domain is written in its `xn--` form (the
+/// WASM carries `url`'s ASCII-only IDNA back end, see Cargo.toml).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowedOrigins {
     origins: Vec<String>,
@@ -470,6 +471,28 @@ mod tests {
         assert_eq!(origin_of("ftp://example.com"), None);
         assert_eq!(origin_of("/relative"), None);
         assert_eq!(origin_of("javascript:alert(1)"), None);
+    }
+
+    #[test]
+    fn hosts_must_be_ascii_and_punycode_is_accepted() {
+        assert_eq!(
+            origin_of("https://xn--caf-dma.example"),
+            Some("https://xn--caf-dma.example".into())
+        );
+        for unicode in [
+            "https://caf\u{e9}.example",
+            "https://CAF\u{e9}.example",
+            "https://caf%C3%A9.example",
+            "https://\u{ff27}ood.com",
+        ] {
+            assert_eq!(origin_of(unicode), None, "{unicode}");
+            assert_eq!(
+                check(&format!("{unicode}/x")),
+                Err(ReturnToError::Malformed),
+                "{unicode}"
+            );
+            assert!(AllowedOrigins::parse(unicode).is_err(), "{unicode}");
+        }
     }
 
     #[test]

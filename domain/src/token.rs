@@ -913,7 +913,6 @@ mod tests {
         let other = Expected {
             audience: "https://mcp.example.com",
             audience_is_default: false,
-            ..expected()
         };
         assert_eq!(
             verify_for(&access_keys(), &t, &other, NOW),
@@ -967,7 +966,6 @@ mod tests {
             let e = Expected {
                 audience: wrong,
                 audience_is_default: false,
-                ..expected()
             };
             assert_eq!(
                 verify_for(&access_keys(), &t, &e, NOW),

@@ -73,6 +73,10 @@ pub struct Identity {
     pub organization_id: Option<OrganizationId>,
     pub session: Option<SessionRef>,
     pub api_key: Option<KeyRef>,
+    /// Until when (unix seconds) this answer may be given again without asking D1: the earlier of
+    /// the credential's expiry and the end of the revocation bound of what was read. The entry
+    /// module keeps answers of `validateToken` that long (src/entry.mjs).
+    pub fresh_until: i64,
 }
 
 #[derive(Clone)]
@@ -91,15 +95,18 @@ thread_local! {
     static KEYS: RefCell<HashMap<String, (KeyWithOwner, i64)>> = RefCell::new(HashMap::new());
 }
 
-/// Drops what this isolate remembers of a session (call after revoking it).
+/// Drops what this isolate remembers of a session (call after revoking it), and every answer the
+/// entry module kept.
 pub fn forget_session(session_id: &SessionId) {
     SESSIONS.with(|c| c.borrow_mut().remove(session_id));
+    platform::invalidate_answers();
 }
 
 /// Drops everything this isolate remembers (after a user is deactivated or keys are revoked in bulk).
 pub fn forget_all() {
     SESSIONS.with(|c| c.borrow_mut().clear());
     KEYS.with(|c| c.borrow_mut().clear());
+    platform::invalidate_answers();
 }
 
 /// Remembers `value` under `key` as of `now`, starting over when the cache is full (bounded memory).
@@ -207,7 +214,8 @@ async fn access_token(app: &App, t: &str, expected: &Expected<'_>) -> Result<Ide
     let now = platform::now_secs();
     let v = verified(app, t, now)?;
     v.claims.check_audience(expected).map_err(token_error)?;
-    let role = match session_liveness(app, &v.session_id, now).await? {
+    let (liveness, fresh_until) = session_liveness(app, &v.session_id, now).await?;
+    let role = match liveness {
         Liveness::Live { role } => role,
         Liveness::Revoked => return Err(Code::SessionRevoked.err()),
         Liveness::UserDeactivated => return Err(Code::UserDeactivated.err()),
@@ -222,15 +230,21 @@ async fn access_token(app: &App, t: &str, expected: &Expected<'_>) -> Result<Ide
             expires_at: v.claims.exp,
         }),
         api_key: None,
+        fresh_until: fresh_until.min(v.claims.exp),
     })
 }
 
-async fn session_liveness(app: &App, sid: &SessionId, now: i64) -> Result<Liveness, AppError> {
+/// The session's liveness, and until when that reading may be trusted (the revocation bound).
+async fn session_liveness(
+    app: &App,
+    sid: &SessionId,
+    now: i64,
+) -> Result<(Liveness, i64), AppError> {
     let ttl = app.cfg.session_cache_ttl_secs;
     let cached = SESSIONS.with(|c| c.borrow().get(sid).cloned());
     if let Some((verdict, checked_at)) = cached {
         if now - checked_at < ttl {
-            return Ok(verdict);
+            return Ok((verdict, checked_at + ttl));
         }
     }
     let verdict = match store::sessions::liveness(&app.db, sid).await? {
@@ -244,7 +258,7 @@ async fn session_liveness(app: &App, sid: &SessionId, now: i64) -> Result<Livene
     if ttl > 0 {
         SESSIONS.with(|c| remember(c, sid.clone(), verdict.clone(), now));
     }
-    Ok(verdict)
+    Ok((verdict, now + ttl))
 }
 
 async fn api_key(app: &App, presented: &str, via: Via<'_>) -> Result<Identity, AppError> {
@@ -254,8 +268,8 @@ async fn api_key(app: &App, presented: &str, via: Via<'_>) -> Result<Identity, A
         .map_err(|e| Code::ApiKeyMalformed.err().with_detail(e.as_str()))?;
     let ttl = app.cfg.session_cache_ttl_secs;
     let cached = KEYS.with(|c| c.borrow().get(&parsed.hash).cloned());
-    let row = match cached {
-        Some((row, checked_at)) if now - checked_at < ttl => Some(row),
+    let (row, read_at) = match cached {
+        Some((row, checked_at)) if now - checked_at < ttl => (Some(row), checked_at),
         _ => {
             if let Via::Http { ip } = via {
                 limits::check(Limit::ApiKeyLookup, &limits::client(ip)).await?;
@@ -264,7 +278,7 @@ async fn api_key(app: &App, presented: &str, via: Via<'_>) -> Result<Identity, A
             if let (Some(found), true) = (&row, ttl > 0) {
                 KEYS.with(|c| remember(c, parsed.hash.clone(), found.clone(), now));
             }
-            row
+            (row, now)
         }
     };
     let key = row.ok_or_else(|| Code::InvalidApiKey.err())?;
@@ -307,6 +321,7 @@ async fn api_key(app: &App, presented: &str, via: Via<'_>) -> Result<Identity, A
             scopes,
             organization_id: key.organization_id,
         }),
+        fresh_until: (read_at + ttl).min(key.expires_at),
     })
 }
 

@@ -119,17 +119,63 @@ test('each request leaves one JSON log line with method, path, status, duration 
   }
 });
 
-test('the build exports exactly the documented RPC methods on the entrypoint', () => {
-  const js = readFileSync(path.join(ROOT, 'build/index.js'), 'utf8');
-  // worker-build attaches every wasm-bindgen export to the default entrypoint class as
-  // `<Class>.prototype.<name> = ...`; find that class by its fetch handler and list what it carries.
-  const entry = js.match(/([\w$]+)\.prototype\.fetch=/);
-  assert.ok(entry, 'no entrypoint class found in build/index.js');
-  const cls = entry[1].replace(/\$/g, '\\$');
-  const names = [...js.matchAll(new RegExp(`(?:^|[^\\w$.])${cls}\\.prototype\\.([\\w$]+)=`, 'g'))].map((m) => m[1]);
-  const expected = ['checkPermission', 'createApiKey', 'createSession', 'exchangeWorkOSCode', 'fetch',
-    'getWorkOSAuthURL', 'refreshSession', 'revokeApiKey', 'revokeSession', 'scheduled', 'validateToken'];
-  assert.deepEqual([...new Set(names)].sort(), expected);
+const RPC_METHODS = ['checkPermission', 'createApiKey', 'createSession', 'exchangeWorkOSCode', 'getWorkOSAuthURL',
+  'refreshSession', 'revokeApiKey', 'revokeSession', 'validateToken'];
+
+/** The names of the functions a WASM binary exports, read from its export section. */
+function exportedFunctions(bytes) {
+  let i = 8; // magic and version
+  const leb = () => {
+    let value = 0;
+    let shift = 0;
+    let byte;
+    do {
+      byte = bytes[i++];
+      value += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return value;
+  };
+  while (i < bytes.length) {
+    const id = bytes[i++];
+    const size = leb();
+    const end = i + size;
+    if (id === 7) {
+      const names = [];
+      for (let n = leb(); n > 0; n--) {
+        const len = leb();
+        const name = bytes.subarray(i, i + len).toString('utf8');
+        i += len;
+        const kind = bytes[i++];
+        leb(); // index
+        if (kind === 0) names.push(name);
+      }
+      return names;
+    }
+    i = end;
+  }
+  return [];
+}
+
+test('the WASM module exports the handlers and the documented RPC methods, and nothing else of ours', () => {
+  const functions = exportedFunctions(readFileSync(path.join(ROOT, 'build/index_bg.wasm')));
+  // wasm-bindgen's own plumbing (allocation, closures, the reset function) and the `worker` crate's
+  // (its start function `init`, its classes) are not ours; everything else is a #[wasm_bindgen]
+  // export of src/lib.rs or src/rpc.rs.
+  const plumbing = /^(__wbindgen_|__wbg_|__externref_|__worker_init_state$|init$|wasm_bindgen__|_?_?(intounderlying|containerstartupoptions|minifyconfig|r2range))/i;
+  const ours = functions.filter((name) => !plumbing.test(name));
+  assert.deepEqual([...new Set(ours)].sort(), [...RPC_METHODS, 'fetch', 'scheduled'].sort());
+});
+
+test('a bound worker can call the documented methods and no other name', async () => {
+  for (const method of RPC_METHODS) {
+    const r = await env.rpc(method);
+    assert.doesNotMatch(String(r.error ?? ''), /does not implement|not a function/i, `${method} is not callable`);
+  }
+  for (const name of ['__wbg_reset_state', '__worker_init_state', 'MinifyConfig', 'constructor', 'init', 'memory']) {
+    const r = await env.rpc(name);
+    assert.equal(r.ok, false, `${name} answered ${JSON.stringify(r.result)}`);
+  }
 });
 
 test('the gzipped WASM size is within the platform limit', async () => {
