@@ -9,6 +9,8 @@ use std::rc::Rc;
 use worker::Env;
 
 use crate::domain::encoding::{hex, hmac_sha256};
+use crate::domain::oauth::client::{self as oauth_client, ConfiguredClient, HostList};
+use crate::domain::oauth::resource::{self, Resource};
 use crate::domain::return_to::{origin_of, AllowedOrigins};
 use crate::domain::token::{Ed25519Key, HmacKey, KeySet};
 use crate::error::AppError;
@@ -64,6 +66,31 @@ pub struct Config {
     pub refresh_grace_secs: i64,
     pub secure_cookies: bool,
     pub retention: Retention,
+    pub oauth: OAuth,
+}
+
+/// The OAuth authorization server for MCP clients (README "Use it from an MCP server").
+#[derive(Debug)]
+pub struct OAuth {
+    /// `OAUTH_RESOURCES`: the MCP servers tokens are issued for. None: the authorization endpoint
+    /// refuses every request (`invalid_target`).
+    pub resources: Vec<Resource>,
+    /// `OAUTH_CLIENTS`: clients the operator registered.
+    pub clients: Vec<ConfiguredClient>,
+    /// `OAUTH_DYNAMIC_REGISTRATION=on`: `POST /oauth/register` (RFC 7591; deprecated by MCP).
+    pub dynamic_registration: bool,
+    /// `OAUTH_CIMD` (default on): clients identified by a Client ID Metadata Document URL.
+    pub metadata_documents: bool,
+    /// Metadata-document hosts shown without the "unverified" warning.
+    pub trusted_hosts: HostList,
+    /// Metadata-document hosts refused outright.
+    pub blocked_hosts: HostList,
+}
+
+impl OAuth {
+    pub fn resource(&self, uri: &str) -> Option<&Resource> {
+        resource::select(&self.resources, Some(uri)).ok()
+    }
 }
 
 /// How long rows that grow with use are kept, and how much one cron run may delete.
@@ -254,7 +281,15 @@ impl Config {
                     },
                 }
             };
+        let oauth = oauth_settings(get, production, &audience)?;
+        if !oauth.resources.is_empty() && issuer != self_origin {
+            return Err(bad(
+                "JWT_ISSUER",
+                "must be this worker's origin when OAUTH_RESOURCES is set (MCP clients check the metadata's issuer against where they found it)",
+            ));
+        }
         Ok(Config {
+            oauth,
             workos_api_base,
             workos_client_id,
             workos_api_key,
@@ -287,6 +322,91 @@ impl Config {
             },
         })
     }
+}
+
+fn on_off(
+    get: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, AppError> {
+    match get(var).as_deref() {
+        None => Ok(default),
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(_) => Err(bad(var, "must be `on` or `off`")),
+    }
+}
+
+fn oauth_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+    production: bool,
+    audience: &str,
+) -> Result<OAuth, AppError> {
+    let resources = match get("OAUTH_RESOURCES") {
+        Some(json) => resource::parse_resources(&json, production, audience).map_err(|why| {
+            log_refusal("OAUTH_RESOURCES", &why);
+            bad(
+                "OAUTH_RESOURCES",
+                "is not a valid list of resources (the log says which entry and why)",
+            )
+        })?,
+        None => Vec::new(),
+    };
+    let clients = match get("OAUTH_CLIENTS") {
+        Some(json) => oauth_client::configured_clients(&json).map_err(|why| {
+            log_refusal("OAUTH_CLIENTS", &why);
+            bad(
+                "OAUTH_CLIENTS",
+                "is not a valid list of clients (the log says which entry and why)",
+            )
+        })?,
+        None => Vec::new(),
+    };
+    for c in &clients {
+        if let Some(r) = &c.client.introspects_for {
+            if resource::select(&resources, Some(r)).is_err() {
+                log_refusal(
+                    "OAUTH_CLIENTS",
+                    &format!(
+                        "client `{}` introspects for `{r}`, which is not in OAUTH_RESOURCES",
+                        c.client.client_id
+                    ),
+                );
+                return Err(bad(
+                    "OAUTH_CLIENTS",
+                    "names an introspection_resource that OAUTH_RESOURCES does not list",
+                ));
+            }
+        }
+    }
+    let hosts = |var: &'static str| -> Result<HostList, AppError> {
+        HostList::parse(&get(var).unwrap_or_default()).map_err(|_| {
+            bad(
+                var,
+                "must be comma-separated host names (`*.` allowed in front)",
+            )
+        })
+    };
+    Ok(OAuth {
+        resources,
+        clients,
+        dynamic_registration: on_off(get, "OAUTH_DYNAMIC_REGISTRATION", false)?,
+        metadata_documents: on_off(get, "OAUTH_CIMD", true)?,
+        trusted_hosts: hosts("OAUTH_CIMD_TRUSTED_HOSTS")?,
+        blocked_hosts: hosts("OAUTH_CIMD_BLOCKED_HOSTS")?,
+    })
+}
+
+/// The reason a structured setting was refused, for the operator's log (`wrangler tail`). These
+/// settings hold no secret (clients carry only their secret's hash), so the reason may quote them.
+fn log_refusal(var: &str, why: &str) {
+    #[cfg(target_arch = "wasm32")]
+    worker::console_error!(
+        "{}",
+        serde_json::json!({"level":"error","msg":"configuration refused","var":var,"reason":why})
+    );
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = (var, why);
 }
 
 #[cfg(test)]
@@ -459,5 +579,39 @@ mod tests {
         let printed = format!("{cfg:?}");
         assert!(!printed.contains("dev-only-access-secret"));
         assert!(!printed.contains("sk_test_1"));
+    }
+
+    #[test]
+    fn oauth_settings_default_to_off_except_metadata_documents() {
+        let cfg = load(&dev()).unwrap();
+        assert!(cfg.oauth.resources.is_empty());
+        assert!(!cfg.oauth.dynamic_registration);
+        assert!(cfg.oauth.metadata_documents);
+    }
+
+    #[test]
+    fn oauth_settings_are_checked_by_name() {
+        let resources =
+            r#"[{"resource":"http://localhost:8788/mcp","name":"Notes","scopes":["notes:read"]}]"#;
+        let mut vars = dev();
+        vars.insert("OAUTH_RESOURCES", resources);
+        let cfg = load(&vars).unwrap();
+        assert!(cfg.oauth.resource("HTTP://LOCALHOST:8788/mcp").is_some());
+        for (var, value) in [
+            ("OAUTH_RESOURCES", "[{}]"),
+            ("OAUTH_CLIENTS", "nope"),
+            ("OAUTH_DYNAMIC_REGISTRATION", "yes"),
+            ("OAUTH_CIMD", "1"),
+            ("OAUTH_CIMD_BLOCKED_HOSTS", "evil"),
+            ("JWT_ISSUER", "https://issuer.example.com"),
+            (
+                "OAUTH_CLIENTS",
+                r#"[{"client_id":"rs","client_name":"RS","token_endpoint_auth_method":"client_secret_basic","client_secret_sha256":"0000000000000000000000000000000000000000000000000000000000000000","introspection_resource":"https://other.example.com/mcp"}]"#,
+            ),
+        ] {
+            let mut vars = vars.clone();
+            vars.insert(var, value);
+            assert_eq!(refused_var(&vars), var, "{var}={value}");
+        }
     }
 }

@@ -116,6 +116,14 @@ export default class AuthWorker extends WorkerEntrypoint {
     return call(wasm.createSession, params);
   }
 
+  checkMcpRequest(query) {
+    return call(wasm.checkMcpRequest, query);
+  }
+
+  getResourceMetadata(resource) {
+    return call(wasm.getResourceMetadata, resource);
+  }
+
   getWorkOSAuthURL(redirectUri, state) {
     return call(wasm.getWorkOSAuthURL, redirectUri, state);
   }

@@ -52,9 +52,17 @@ codes! {
     InvalidState => ("invalid_state", 400, "The sign-in request is unknown, expired or already used; start again."),
     AccessDenied => ("access_denied", 400, "Sign-in was not completed at WorkOS."),
     AuthorizationFailed => ("authorization_failed", 400, "Sign-in was not completed at WorkOS."),
-    InvalidGrant => ("invalid_grant", 400, "The authorization code is invalid, expired or already used; sign in again."),
+    InvalidGrant => ("invalid_grant", 400, "The authorization code or refresh token is invalid, expired, revoked or not this client's; sign in again."),
     NoSession => ("no_session", 400, "An API key has no session to log out of; revoke the key instead."),
     InvalidEvent => ("invalid_event", 400, "The event has an unexpected shape."),
+    // OAuth 2.1 authorization server (RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8707 §2).
+    UnauthorizedClient => ("unauthorized_client", 400, "This client may not use this grant type."),
+    UnsupportedGrantType => ("unsupported_grant_type", 400, "The grant type is not supported; use `authorization_code` or `refresh_token`."),
+    UnsupportedResponseType => ("unsupported_response_type", 400, "Only `response_type=code` is supported."),
+    InvalidScope => ("invalid_scope", 400, "A requested scope is unknown or broader than what may be granted."),
+    InvalidTarget => ("invalid_target", 400, "The requested resource is not one this server issues tokens for."),
+    InvalidClientMetadata => ("invalid_client_metadata", 400, "The client metadata is invalid."),
+    InvalidRedirectUri => ("invalid_redirect_uri", 400, "A redirect URI is invalid."),
     // 401: no usable credential.
     Unauthenticated => ("unauthenticated", 401, "Send `Authorization: Bearer <access token or API key>` or sign in."),
     InvalidToken => ("invalid_token", 401, "The access token is invalid."),
@@ -66,6 +74,7 @@ codes! {
     ApiKeyRevoked => ("api_key_revoked", 401, "The API key has been revoked."),
     ApiKeyExpired => ("api_key_expired", 401, "The API key has expired."),
     InvalidSignature => ("invalid_signature", 401, "The WorkOS-Signature header is missing, malformed, stale or wrong."),
+    InvalidClient => ("invalid_client", 401, "Client authentication failed."),
     // 403: known caller, not allowed.
     UserDeactivated => ("user_deactivated", 403, "This account is deactivated."),
     Forbidden => ("forbidden", 403, "You may not do this."),
@@ -252,6 +261,12 @@ impl AppError {
             AppError::RateLimited { retry_after_secs } => {
                 let _ = headers.set("Retry-After", &retry_after_secs.to_string());
             }
+            // RFC 6749 §5.2: a client that authenticated with a scheme is challenged with that scheme
+            // (the token endpoint adds it); not with Bearer.
+            AppError::Public {
+                code: Code::InvalidClient,
+                ..
+            } => {}
             _ if self.status() == 401 => {
                 // RFC 6750 §3: tell Bearer clients how they failed, without details.
                 let _ = headers.set("WWW-Authenticate", "Bearer realm=\"auth\"");
@@ -277,6 +292,27 @@ pub fn error_body_response(
         .with_status(status)
         .with_headers(headers)
         .fixed(body.to_string().into_bytes())
+}
+
+impl From<crate::domain::oauth::Refusal> for AppError {
+    /// An OAuth refusal from the domain rules, under its wire code.
+    fn from(r: crate::domain::oauth::Refusal) -> Self {
+        use crate::domain::oauth::Kind;
+        let code = match r.kind {
+            Kind::InvalidRequest => Code::InvalidRequest,
+            Kind::InvalidClient => Code::InvalidClient,
+            Kind::InvalidGrant => Code::InvalidGrant,
+            Kind::UnauthorizedClient => Code::UnauthorizedClient,
+            Kind::UnsupportedGrantType => Code::UnsupportedGrantType,
+            Kind::UnsupportedResponseType => Code::UnsupportedResponseType,
+            Kind::InvalidScope => Code::InvalidScope,
+            Kind::InvalidTarget => Code::InvalidTarget,
+            Kind::AccessDenied => Code::AccessDenied,
+            Kind::InvalidClientMetadata => Code::InvalidClientMetadata,
+            Kind::InvalidRedirectUri => Code::InvalidRedirectUri,
+        };
+        code.with(r.description)
+    }
 }
 
 impl From<worker::Error> for AppError {

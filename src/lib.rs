@@ -17,6 +17,7 @@
 
 pub use auth_domain as domain;
 
+mod cimd;
 mod config;
 mod error;
 mod http;

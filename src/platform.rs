@@ -50,7 +50,15 @@ pub async fn read_body_limited(
     request: &worker::web_sys::Request,
     limit: usize,
 ) -> Result<Vec<u8>, BodyError> {
-    let Some(stream) = request.body() else {
+    read_stream_limited(request.body(), limit).await
+}
+
+/// [`read_body_limited`] for any body stream (a fetched response's, for example).
+pub async fn read_stream_limited(
+    stream: Option<worker::web_sys::ReadableStream>,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let Some(stream) = stream else {
         return Ok(Vec::new());
     };
     let reader = stream.unchecked_into::<BodyStream>().get_reader();

@@ -1,7 +1,7 @@
 //! The `AUTH_SERVICE` service-binding methods (JS RPC on the worker's default entrypoint). This is
-//! the only module with `#[wasm_bindgen]` exports: worker-build attaches every exported function to
-//! the entrypoint, so each export here is callable by every bound worker. Export deliberately; the
-//! end-to-end suite fails on an unexpected name.
+//! the only module with `#[wasm_bindgen]` exports besides the `fetch` and `scheduled` entry points
+//! in lib.rs. The entry module (src/entry.mjs) gives bound workers exactly the methods it names, each
+//! calling one export here; the end-to-end suite fails on an unexpected export or method.
 //!
 //! Each method is a thin adapter: parse the JS arguments into typed values with the same rules the
 //! HTTP routes use (`crate::input`; bad ones answer the documented error shape or reject with a clear
@@ -23,7 +23,7 @@ use crate::service::identity::{self, Credential, IdentityView, Via};
 use crate::service::login::{self, AuthorizeOptions};
 use crate::service::permissions::{self, Question};
 use crate::service::users::UserView;
-use crate::service::{sessions, App, Client};
+use crate::service::{oauth, sessions, App, Client};
 
 /// The longest audience (a resource URL) a caller may ask for.
 const MAX_AUDIENCE: usize = 2048;
@@ -271,7 +271,13 @@ pub async fn revoke_api_key(user_id: JsValue, key_id: JsValue) -> Result<JsValue
 pub async fn refresh_session(refresh_token: JsValue) -> Result<JsValue, JsValue> {
     let result = async {
         let t = string_arg(&refresh_token, "refreshToken", token::MAX_TOKEN_LEN)?;
-        sessions::refresh(&app()?, &t, &Client::default()).await
+        sessions::refresh(
+            &app()?,
+            &t,
+            &Client::default(),
+            &sessions::RefreshFor::FirstParty,
+        )
+        .await
     }
     .await;
     result
@@ -320,6 +326,48 @@ pub async fn create_session(params: JsValue) -> Result<JsValue, JsValue> {
             }))
         })
         .map_err(|e| reject("createSession", &e))
+}
+
+/// `checkMcpRequest({token, resource, method?, tool?})` → `{allowed:true, user, clientId, scope}` or
+/// `{allowed:false, status, error, errorDescription, requiredScope?}`: may the holder of `token` make
+/// this request to the MCP server whose resource URI is `resource`? (A `tools/call` names its tool.)
+/// Rejects only when the question itself is malformed or `resource` is not configured.
+#[wasm_bindgen(js_name = checkMcpRequest)]
+pub async fn check_mcp_request(query: JsValue) -> Result<JsValue, JsValue> {
+    let result = async {
+        let f = object_arg(query, "query")?;
+        let token = f.string("token", token::MAX_TOKEN_LEN)?;
+        let resource = f.string("resource", MAX_AUDIENCE)?;
+        let method = f.opt_string("method", 128)?;
+        let tool = f.opt_string("tool", 128)?;
+        oauth::mcp::check(
+            &app()?,
+            &oauth::mcp::McpRequest {
+                token: &token,
+                resource: &resource,
+                method: method.as_deref(),
+                tool: tool.as_deref(),
+            },
+        )
+        .await
+    }
+    .await;
+    result
+        .map(|answer| to_js(&answer))
+        .map_err(|e| reject("checkMcpRequest", &e))
+}
+
+/// `getResourceMetadata(resource)` → the RFC 9728 protected resource metadata an MCP server serves
+/// for its resource URI (authorization server, scopes); rejects for an unconfigured resource.
+#[wasm_bindgen(js_name = getResourceMetadata)]
+pub async fn get_resource_metadata(resource: JsValue) -> Result<JsValue, JsValue> {
+    let result = (|| {
+        let resource = string_arg(&resource, "resource", MAX_AUDIENCE)?;
+        oauth::mcp::resource_metadata(&app()?, &resource)
+    })();
+    result
+        .map(|m| to_js(&m))
+        .map_err(|e| reject("getResourceMetadata", &e))
 }
 
 /// `getWorkOSAuthURL(redirectUri, state?)` → the WorkOS authorization URL. `redirectUri` is where

@@ -23,6 +23,10 @@ export type ValidateTokenResult =
       session?: { id: string; expiresAt: string };
       /** Present for API keys; `scopes` null means the owner's full permissions as the ceiling. */
       apiKey?: { id: string; name: string; scopes: string[] | null };
+      /** Present for a token an OAuth (MCP) client holds: the client and its granted scope
+       *  (space-separated `resource:action` names, a ceiling on the user's permissions). */
+      clientId?: string;
+      scope?: string;
     }
   | {
       valid: false;
@@ -78,6 +82,40 @@ export interface CreateSessionParams {
   device?: string;
 }
 
+export interface McpRequestQuery {
+  /** The Bearer token the MCP client sent (never forward it anywhere else). */
+  token: string;
+  /** This MCP server's resource URI, exactly as configured in the auth worker's OAUTH_RESOURCES. */
+  resource: string;
+  /** The JSON-RPC method (the `Mcp-Method` header, or the body's `method`). */
+  method?: string;
+  /** For `tools/call`: the tool (the `Mcp-Name` header, or `params.name`). */
+  tool?: string;
+}
+
+export type McpRequestDecision =
+  | { allowed: true; user: AuthUser; clientId: string; scope: string }
+  | {
+      allowed: false;
+      /** Answer with this status: 401 (then challenge with `WWW-Authenticate: Bearer resource_metadata=...`)
+       *  or 403. */
+      status: 401 | 403;
+      /** invalid_token, insufficient_scope (asking the person again can help) or forbidden (it cannot). */
+      error: 'invalid_token' | 'insufficient_scope' | 'forbidden';
+      errorDescription: string;
+      /** insufficient_scope: every scope the operation needs, for the challenge's `scope`. */
+      requiredScope?: string;
+    };
+
+/** RFC 9728 protected resource metadata, ready to serve at /.well-known/oauth-protected-resource<path>. */
+export interface ProtectedResourceMetadata {
+  resource: string;
+  authorization_servers: [string];
+  scopes_supported: string[];
+  bearer_methods_supported: ['header'];
+  resource_name: string;
+}
+
 export interface SignedInUser {
   id: string;
   email: string;
@@ -105,6 +143,13 @@ export interface AuthService {
   revokeSession(sessionId: string): Promise<boolean>;
   /** Rejects "rate_limited: ..." when this user has created too many keys and sessions lately. */
   createSession(params: CreateSessionParams): Promise<TokenPair & { session: { id: string; expiresAt: string } }>;
+  /** May the holder of this token make this request to this MCP server? Accepts only access tokens
+   *  issued by the auth worker's OAuth server to a client for exactly `resource`; a `tools/call`
+   *  needs the tool's `resource:action` permission in the token's scope and held by the user.
+   *  Rejects only for malformed arguments or an unconfigured `resource`. */
+  checkMcpRequest(query: McpRequestQuery): Promise<McpRequestDecision>;
+  /** The protected resource metadata to serve for `resource` (rejects for an unconfigured one). */
+  getResourceMetadata(resource: string): Promise<ProtectedResourceMetadata>;
   /** `redirectUri`: where WorkOS returns the code (this worker's origin or an allowed origin).
    *  Keep `state` (generated when omitted; it is in the URL) and pass it to exchangeWorkOSCode. */
   getWorkOSAuthURL(redirectUri: string, state?: string): Promise<string>;

@@ -120,6 +120,10 @@ id_type!(
     RequestId, prefix = "req", accepts = |s| is_minted("req", s)
 );
 id_type!(
+    /// An OAuth client registered through dynamic client registration (RFC 7591).
+    RegisteredClientId, prefix = "cli", accepts = |s| is_minted("cli", s)
+);
+id_type!(
     /// A WorkOS organization (`org_…` at WorkOS; kept opaque so test and imported ids work too).
     OrganizationId, prefix = "org", accepts = is_opaque
 );

@@ -42,6 +42,7 @@ pub mod device;
 pub mod encoding;
 pub mod ids;
 pub mod login_flow;
+pub mod oauth;
 pub mod permission;
 pub mod pkce;
 pub mod return_to;

@@ -1,55 +1,141 @@
-// Example MCP-style worker: JSON-RPC 2.0 over POST. Each tool call is authenticated through the
-// AUTH_SERVICE binding and each tool maps to one `resource:action` permission, checked per call.
-// `tools/list` shows only the tools the caller may use.
+// Example MCP server worker: a protected resource (RFC 9728) whose authorization server is the
+// `auth` worker. MCP clients (Claude, Cursor, VS Code, Codex, the MCP Inspector) discover the auth
+// worker from this worker's 401 challenge and its protected resource metadata, sign the person in
+// there, and come back with an access token bound to this server's resource URI.
+//
+// Every request is checked through the AUTH_SERVICE binding (no network hop): the token must have
+// been issued for exactly MCP_RESOURCE, and a tool call needs the tool's `resource:action`
+// permission in the token's scope and held by the person (OAUTH_RESOURCES in the auth worker maps
+// tools to permissions). The client's token is never passed on to anything else (MCP forbids token
+// passthrough): the tools see who is calling, not the token.
+//
+// Configuration: MCP_RESOURCE (this server's canonical resource URI, exactly as the auth worker's
+// OAUTH_RESOURCES lists it) and the AUTH_SERVICE service binding. Bundle with wrangler (or esbuild
+// with the `workerd` condition): the MCP SDK is an npm dependency.
 /** @typedef {import('../../types/auth-service').AuthService} AuthService */
+import { McpServer, createMcpHandler } from '@modelcontextprotocol/server';
+import * as z from 'zod';
 
-export const TOOLS = {
-  list_documents: { resource: 'documents', action: 'read', description: 'List documents' },
-  create_document: { resource: 'documents', action: 'write', description: 'Create a document' },
-  delete_document: { resource: 'documents', action: 'delete', description: 'Delete a document' },
+const handler = createMcpHandler(({ authInfo }) => {
+  const server = new McpServer({ name: 'notes-example', version: '0.1.0' });
+  const who = () => authInfo?.extra?.userId ?? 'unknown';
+  server.registerTool(
+    'search_notes',
+    { description: 'Search your notes', inputSchema: z.object({ query: z.string().max(200) }) },
+    async ({ query }) => ({ content: [{ type: 'text', text: `No notes match "${query}" for ${who()}.` }] }),
+  );
+  server.registerTool(
+    'create_note',
+    { description: 'Create a note', inputSchema: z.object({ text: z.string().max(2000) }) },
+    async ({ text }) => ({ content: [{ type: 'text', text: `Created a note of ${text.length} characters for ${who()}.` }] }),
+  );
+  return server;
+});
+
+const json = (body, status, headers = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers } });
+
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'WWW-Authenticate, Mcp-Session-Id',
 };
 
-const rpcError = (id, status, code, message) =>
-  Response.json({ jsonrpc: '2.0', id: id ?? null, error: { code, message } }, { status });
-const rpcResult = (id, result) => Response.json({ jsonrpc: '2.0', id, result });
+/** The scopes this server offers (its metadata), read once per isolate. */
+let metadataPromise;
+function metadata(env) {
+  metadataPromise ??= env.AUTH_SERVICE.getResourceMetadata(env.MCP_RESOURCE).catch((e) => {
+    metadataPromise = undefined;
+    throw e;
+  });
+  return metadataPromise;
+}
+
+const quoted = (s) => `"${String(s).replace(/["\\]/g, '')}"`;
+
+/**
+ * A Bearer challenge (RFC 6750 §3, RFC 9728 §5.1). No credentials: no error code, the scopes to ask
+ * for. A refused token: `invalid_token`. Not enough scope: `insufficient_scope` with every scope the
+ * operation needs.
+ */
+function challenge(status, prmUrl, { error, errorDescription, scope } = {}) {
+  const params = [];
+  if (error) params.push(`error=${quoted(error)}`);
+  if (scope) params.push(`scope=${quoted(scope)}`);
+  params.push(`resource_metadata=${quoted(prmUrl)}`);
+  if (errorDescription) params.push(`error_description=${quoted(errorDescription)}`);
+  return json(
+    { error: error ?? 'unauthorized', error_description: errorDescription ?? 'Send an access token from the authorization server.' },
+    status,
+    { ...CORS, 'www-authenticate': `Bearer ${params.join(', ')}` },
+  );
+}
+
+/** What each JSON-RPC request in the body asks: `[method, tool]` pairs (2026-07-28 clients also send them as headers). */
+async function asked(request) {
+  const headerMethod = request.headers.get('mcp-method');
+  if (headerMethod) return [[headerMethod, request.headers.get('mcp-name') ?? undefined]];
+  if (request.method !== 'POST') return [[undefined, undefined]];
+  let body;
+  try {
+    body = await request.clone().json();
+  } catch {
+    return [[undefined, undefined]];
+  }
+  const messages = Array.isArray(body) ? body : [body];
+  return messages
+    .filter((m) => m && typeof m.method === 'string')
+    .map((m) => [m.method, m.method === 'tools/call' && typeof m.params?.name === 'string' ? m.params.name : undefined]);
+}
 
 export default {
-  /** @param {Request} request @param {{AUTH_SERVICE: AuthService}} env */
+  /** @param {Request} request @param {{AUTH_SERVICE: AuthService, MCP_RESOURCE: string}} env */
   async fetch(request, env) {
-    if (request.method !== 'POST') return rpcError(null, 405, -32600, 'POST a JSON-RPC request');
-    let call;
-    try {
-      call = await request.json();
-    } catch {
-      return rpcError(null, 400, -32700, 'Parse error');
-    }
-    const { id, method, params } = call ?? {};
+    const resource = new URL(env.MCP_RESOURCE);
+    const path = resource.pathname === '/' ? '' : resource.pathname;
+    const prmPath = `/.well-known/oauth-protected-resource${path}`;
+    const prmUrl = `${resource.origin}${prmPath}`;
+    const url = new URL(request.url);
 
-    const header = request.headers.get('authorization') ?? '';
-    const token = /^Bearer \S+$/i.test(header) ? header.slice(7).trim() : null;
-    const auth = token ? await env.AUTH_SERVICE.validateToken(token) : { valid: false, error: 'unauthenticated' };
-    if (!auth.valid) return rpcError(id, 401, -32001, `Unauthorized: ${auth.error}`);
-
-    const may = (tool) =>
-      env.AUTH_SERVICE.checkPermission({
-        userId: auth.user.id,
-        resource: tool.resource,
-        action: tool.action,
-        organizationId: auth.user.organizationId ?? undefined,
-        scopes: auth.apiKey?.scopes ?? undefined,
+    if (request.method === 'OPTIONS') {
+      return new Response(null, {
+        status: 204,
+        headers: { ...CORS, 'access-control-allow-methods': 'GET, POST, DELETE', 'access-control-allow-headers': 'Authorization, Content-Type, MCP-Protocol-Version, Mcp-Session-Id, Mcp-Method, Mcp-Name', 'access-control-max-age': '86400' },
       });
+    }
+    // RFC 9728 §3: at the path-aware URL, and at the root (some clients look there).
+    if (url.pathname === prmPath || url.pathname === '/.well-known/oauth-protected-resource') {
+      if (request.method !== 'GET' && request.method !== 'HEAD') return json({ error: 'method_not_allowed' }, 405, { allow: 'GET, HEAD' });
+      return json(await metadata(env), 200, { ...CORS, 'cache-control': 'public, max-age=300' });
+    }
+    if (url.pathname !== (path || '/')) return json({ error: 'not_found' }, 404, CORS);
 
-    if (method === 'tools/list') {
-      const visible = [];
-      for (const [name, tool] of Object.entries(TOOLS)) if (await may(tool)) visible.push({ name, description: tool.description });
-      return rpcResult(id, { tools: visible });
+    // Only the Authorization header carries a token (never the query string).
+    const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(request.headers.get('authorization') ?? '');
+    if (!m) {
+      const { scopes_supported: scopes } = await metadata(env);
+      return challenge(401, prmUrl, { scope: scopes.join(' ') });
     }
-    if (method === 'tools/call') {
-      const tool = TOOLS[params?.name];
-      if (!tool) return rpcError(id, 404, -32602, `Unknown tool: ${String(params?.name).slice(0, 64)}`);
-      if (!(await may(tool))) return rpcError(id, 403, -32003, `Forbidden: needs ${tool.resource}:${tool.action}`);
-      return rpcResult(id, { content: [{ type: 'text', text: `${params.name} ran for ${auth.user.id}` }] });
+    const token = m[1];
+    let decision;
+    for (const [method, tool] of await asked(request)) {
+      decision = await env.AUTH_SERVICE.checkMcpRequest({ token, resource: env.MCP_RESOURCE, method, tool });
+      if (!decision.allowed) {
+        return challenge(decision.status, prmUrl, {
+          error: decision.error,
+          errorDescription: decision.errorDescription,
+          scope: decision.requiredScope,
+        });
+      }
     }
-    return rpcError(id, 404, -32601, 'Method not found');
+    const authInfo = {
+      clientId: decision.clientId,
+      scopes: decision.scope.split(' '),
+      resource,
+      extra: { userId: decision.user.id, organizationId: decision.user.organizationId },
+    };
+    const response = await handler.fetch(request, { authInfo });
+    const headers = new Headers(response.headers);
+    for (const [k, v] of Object.entries(CORS)) headers.set(k, v);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
   },
 };

@@ -20,7 +20,7 @@ use crate::input::{self, Fields};
 use crate::service::identity;
 use crate::service::limits::{self, Limit};
 use crate::service::login::{self, invalid_state, AuthorizeOptions};
-use crate::service::sessions;
+use crate::service::sessions::{self, RefreshFor};
 use crate::service::users::UserView;
 
 /// Validates a post-login or post-logout target: a relative path, this origin, or an allowed origin.
@@ -184,7 +184,8 @@ pub async fn refresh(req: &Request, c: &Call) -> Result<Response, AppError> {
         Fields::from_json_bytes(&body)?.opt_string("refreshToken", token::MAX_TOKEN_LEN)?
     };
     if let Some(presented) = from_body {
-        let pair = sessions::refresh(&c.app, &presented, &c.client()).await?;
+        let pair =
+            sessions::refresh(&c.app, &presented, &c.client(), &RefreshFor::FirstParty).await?;
         return json(
             200,
             &json!({ "token": pair.token, "refreshToken": pair.refresh_token }),
@@ -200,7 +201,7 @@ pub async fn refresh(req: &Request, c: &Call) -> Result<Response, AppError> {
         })?
         .to_owned();
     check_same_origin(req, c)?;
-    match sessions::refresh(&c.app, &presented, &c.client()).await {
+    match sessions::refresh(&c.app, &presented, &c.client(), &RefreshFor::FirstParty).await {
         Ok(pair) => {
             c.set_session_cookies(&pair);
             json(
@@ -283,7 +284,7 @@ pub async fn logout_get(req: &Request, c: &Call) -> Result<Response, AppError> {
 /// through WorkOS logout (which ends the WorkOS session too) back to `target`.
 async fn sign_out_browser(c: &Call, target: &ReturnTarget) -> Result<Response, AppError> {
     let target = absolute(c, target);
-    let session_id = identity::session_of_cookies(&c.app, c.refresh_cookie(), c.session_cookie());
+    let session_id = identity::session_of_tokens(&c.app, c.refresh_cookie(), c.session_cookie());
     c.clear_session_cookies();
     let Some(session_id) = session_id else {
         return redirect(&target);

@@ -14,7 +14,8 @@ const STYLE: &str =
     "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;\
 line-height:1.5;color:#1b1b1f}h1{font-size:1.5rem}dt{font-weight:600}dd{margin:0 0 .5rem}\
 a,button{font:inherit}button{padding:.4rem 1rem;cursor:pointer}.muted{color:#5b5b66}\
-.actions{display:flex;gap:1rem;align-items:center;margin-top:1.5rem}";
+.actions{display:flex;gap:1rem;align-items:center;margin-top:1.5rem}\
+.warning{border-left:4px solid #b35900;background:#fff4e5;padding:.5rem 1rem}code{font-size:.9em}";
 
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -32,12 +33,14 @@ pub fn escape(s: &str) -> String {
 }
 
 /// The policy of every page: no script, no frames, the stylesheet by hash, forms only to this worker
-/// (and to where its form answers redirect: WorkOS logout and the allowed return origins).
-fn content_security_policy(cfg: &Config) -> String {
+/// (and to where its form answers redirect: WorkOS logout, the allowed return origins, and
+/// `redirects_to`, a page's own extra targets such as an OAuth client's redirect URI).
+fn content_security_policy(cfg: &Config, redirects_to: &[String]) -> String {
     let style_hash = b64_standard(&sha256(STYLE.as_bytes()));
     let mut form_targets = vec!["'self'".to_owned()];
     form_targets.extend(origin_of(&cfg.workos_api_base));
     form_targets.extend(cfg.allowed_origins.as_slice().iter().cloned());
+    form_targets.extend(redirects_to.iter().cloned());
     format!(
         "default-src 'none'; style-src 'sha256-{style_hash}'; img-src 'self'; form-action {}; \
          frame-ancestors 'none'; base-uri 'none'",
@@ -47,6 +50,18 @@ fn content_security_policy(cfg: &Config) -> String {
 
 /// A complete page. `body` must already be escaped HTML.
 pub fn page(cfg: &Config, status: u16, title: &str, body: &str) -> Result<Response, AppError> {
+    page_with_form_targets(cfg, status, title, body, &[])
+}
+
+/// A page whose form's answer redirects to `redirects_to` too (CSP `form-action` also governs the
+/// redirects that follow a form submission). Each entry is a CSP source: an origin or `scheme:`.
+pub fn page_with_form_targets(
+    cfg: &Config,
+    status: u16,
+    title: &str,
+    body: &str,
+    redirects_to: &[String],
+) -> Result<Response, AppError> {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -56,7 +71,10 @@ pub fn page(cfg: &Config, status: u16, title: &str, body: &str) -> Result<Respon
     let headers = Headers::new();
     headers.set("Content-Type", "text/html; charset=utf-8")?;
     headers.set("Cache-Control", "no-store")?;
-    headers.set("Content-Security-Policy", &content_security_policy(cfg))?;
+    headers.set(
+        "Content-Security-Policy",
+        &content_security_policy(cfg, redirects_to),
+    )?;
     headers.set("X-Frame-Options", "DENY")?;
     Ok(Response::builder()
         .with_status(status)

@@ -8,6 +8,7 @@ mod auth;
 mod cookies;
 mod health;
 mod html;
+mod oauth;
 mod pages;
 mod permissions;
 mod sessions;
@@ -42,13 +43,19 @@ pub struct Call {
     pub user_agent: Option<String>,
     pub cookies: String,
     pub url: worker::Url,
-    /// Set-Cookie values added to whatever response the route ends with, error or not.
-    pub set_cookies: RefCell<Vec<String>>,
+    /// Headers added to whatever response the route ends with, error or not (Set-Cookie, and the
+    /// headers a protocol requires on its errors too, such as CORS on public OAuth endpoints).
+    pub added_headers: RefCell<Vec<(&'static str, String)>>,
 }
 
 impl Call {
     pub fn set_cookie(&self, value: String) {
-        self.set_cookies.borrow_mut().push(value);
+        self.add_header("Set-Cookie", value);
+    }
+
+    /// Appends a header to this request's answer, whatever it turns out to be.
+    pub fn add_header(&self, name: &'static str, value: String) {
+        self.added_headers.borrow_mut().push((name, value));
     }
 
     pub fn client(&self) -> Client {
@@ -107,6 +114,14 @@ enum Route {
     Audit,
     Jwks,
     AuthorizationServerMetadata,
+    OAuthAuthorize,
+    OAuthConsent,
+    OAuthToken,
+    OAuthRevoke,
+    OAuthIntrospect,
+    OAuthRegister,
+    OAuthGrants,
+    OAuthGrant(String),
 }
 
 impl Route {
@@ -130,7 +145,18 @@ impl Route {
             ["webhooks", "workos"] => Route::Webhook,
             ["audit"] => Route::Audit,
             [".well-known", "jwks.json"] => Route::Jwks,
-            [".well-known", "oauth-authorization-server"] => Route::AuthorizationServerMetadata,
+            // RFC 8414 §3, and the OpenID-style name MCP clients also try (same document).
+            [".well-known", "oauth-authorization-server" | "openid-configuration"] => {
+                Route::AuthorizationServerMetadata
+            }
+            ["oauth", "authorize"] => Route::OAuthAuthorize,
+            ["oauth", "consent"] => Route::OAuthConsent,
+            ["oauth", "token"] => Route::OAuthToken,
+            ["oauth", "revoke"] => Route::OAuthRevoke,
+            ["oauth", "introspect"] => Route::OAuthIntrospect,
+            ["oauth", "register"] => Route::OAuthRegister,
+            ["oauth", "grants"] => Route::OAuthGrants,
+            ["oauth", "grants", g] => Route::OAuthGrant(id(g)?),
             _ => return None,
         })
     }
@@ -162,15 +188,15 @@ pub async fn handle(req: Request, env: Env, _ctx: Context) -> Response {
     let method = req.method();
     let path = req.path();
 
-    let mut cookies = Vec::new();
-    let outcome = dispatch(req, env, &request_id, &mut cookies).await;
+    let mut added = Vec::new();
+    let outcome = dispatch(req, env, &request_id, &mut added).await;
     let (mut response, error) = match outcome {
         Ok(r) => (r, None),
         Err(e) => (e.to_response(), Some(e)),
     };
     let headers = response.headers_mut();
-    for c in &cookies {
-        let _ = headers.append("Set-Cookie", c);
+    for (name, value) in &added {
+        let _ = headers.append(name, value);
     }
     let _ = headers.set("X-Request-Id", &request_id);
     let _ = headers.set("X-Content-Type-Options", "nosniff");
@@ -205,7 +231,7 @@ async fn dispatch(
     mut req: Request,
     env: Env,
     request_id: &str,
-    cookies_out: &mut Vec<String>,
+    headers_out: &mut Vec<(&'static str, String)>,
 ) -> Result<Response, AppError> {
     let route = Route::resolve(&req.path()).ok_or_else(|| Code::NotFound.err())?;
     // Refuse oversized bodies before anything else reads them.
@@ -240,12 +266,12 @@ async fn dispatch(
         user_agent: header("user-agent").map(|ua| ua.chars().take(512).collect()),
         cookies: header("cookie").unwrap_or_default(),
         url: req.url()?,
-        set_cookies: RefCell::new(Vec::new()),
+        added_headers: RefCell::new(Vec::new()),
     };
     let outcome = route_to(route, method, &mut req, &call).await;
-    // Cookies set by the route go out with its response, error or not (a failed callback must
+    // Headers set by the route go out with its response, error or not (a failed callback must
     // still clear its flow cookie).
-    *cookies_out = call.set_cookies.take();
+    *headers_out = call.added_headers.take();
     outcome
 }
 
@@ -289,11 +315,36 @@ async fn route_to(
         (Route::Audit, Method::Get) => audit::list(req, c).await,
         (Route::Audit, _) => Err(allow("GET")),
         (Route::Jwks, Method::Get | Method::Head) => well_known::jwks(c),
-        (Route::Jwks, _) => Err(allow("GET, HEAD")),
+        (Route::Jwks | Route::AuthorizationServerMetadata, Method::Options) => {
+            oauth::preflight(c, "GET, HEAD")
+        }
+        (Route::Jwks, _) => Err(allow("GET, HEAD, OPTIONS")),
         (Route::AuthorizationServerMetadata, Method::Get | Method::Head) => {
             well_known::authorization_server(c)
         }
-        (Route::AuthorizationServerMetadata, _) => Err(allow("GET, HEAD")),
+        (Route::AuthorizationServerMetadata, _) => Err(allow("GET, HEAD, OPTIONS")),
+        (Route::OAuthAuthorize, Method::Get) => oauth::authorize(c).await,
+        (Route::OAuthAuthorize, _) => Err(allow("GET")),
+        (Route::OAuthConsent, Method::Get) => oauth::consent_page(req, c).await,
+        (Route::OAuthConsent, Method::Post) => oauth::consent_decision(req, c).await,
+        (Route::OAuthConsent, _) => Err(allow("GET, POST")),
+        (
+            Route::OAuthToken | Route::OAuthRevoke | Route::OAuthIntrospect | Route::OAuthRegister,
+            Method::Options,
+        ) => oauth::preflight(c, "POST"),
+        (Route::OAuthToken, Method::Post) => oauth::token(req, c).await,
+        (Route::OAuthRevoke, Method::Post) => oauth::revoke(req, c).await,
+        (Route::OAuthIntrospect, Method::Post) => oauth::introspect(req, c).await,
+        (Route::OAuthRegister, Method::Post) => oauth::register(req, c).await,
+        (
+            Route::OAuthToken | Route::OAuthRevoke | Route::OAuthIntrospect | Route::OAuthRegister,
+            _,
+        ) => Err(allow("POST, OPTIONS")),
+        (Route::OAuthGrants, Method::Get) => oauth::list_grants(req, c).await,
+        (Route::OAuthGrants, Method::Delete) => oauth::revoke_client_grants(req, c).await,
+        (Route::OAuthGrants, _) => Err(allow("GET, DELETE")),
+        (Route::OAuthGrant(id), Method::Delete) => oauth::revoke_grant(req, c, &id).await,
+        (Route::OAuthGrant(_), _) => Err(allow("DELETE")),
         (Route::Health, _) => Err(allow("GET, HEAD")),
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use worker::d1::D1PreparedStatement;
 
 use crate::domain::encoding::{b64url_decode, b64url_encode};
-use crate::domain::ids::{AuditId, UserId};
+use crate::domain::ids::{AuditId, SessionId, UserId};
 use crate::domain::permission::Scope;
 use crate::domain::time::format_rfc3339;
 use crate::error::{AppError, Code};
@@ -26,22 +26,35 @@ pub struct Audit<'a> {
     pub detail: Option<serde_json::Value>,
 }
 
+fn event<'a>(a: &'a Audit<'a>, id: &'a AuditId, now: i64) -> audit::AuditEvent<'a> {
+    audit::AuditEvent {
+        id,
+        at: now,
+        actor: a.actor,
+        action: a.action,
+        target_type: a.target_type,
+        target_id: a.target_id,
+        ip_address: a.ip,
+        detail: a.detail.as_ref(),
+    }
+}
+
 /// A prepared insert, for a batch that carries several audit rows (see [`commit`] for the usual case).
 pub fn stmt(app: &App, a: &Audit<'_>, now: i64) -> Result<D1PreparedStatement, AppError> {
     let id = AuditId::generate(&platform::random()?);
-    audit::insert(
-        &app.db,
-        &audit::AuditEvent {
-            id: &id,
-            at: now,
-            actor: a.actor,
-            action: a.action,
-            target_type: a.target_type,
-            target_id: a.target_id,
-            ip_address: a.ip,
-            detail: a.detail.as_ref(),
-        },
-    )
+    audit::insert(&app.db, &event(a, &id, now))
+}
+
+/// A prepared insert that writes its row only if the session `session_id` exists when the batch
+/// runs (for a change that may turn out to do nothing, such as a lost race to redeem a code).
+pub fn stmt_if_session_exists(
+    app: &App,
+    a: &Audit<'_>,
+    now: i64,
+    session_id: &SessionId,
+) -> Result<D1PreparedStatement, AppError> {
+    let id = AuditId::generate(&platform::random()?);
+    audit::insert_if_session_exists(&app.db, &event(a, &id, now), session_id)
 }
 
 /// Writes `change` and the audit row that records it as one all-or-nothing batch; returns the

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::domain::api_key;
 use crate::domain::ids::{ApiKeyId, OrganizationId, SessionId, UserId};
+use crate::domain::oauth::scope::Scopes;
 use crate::domain::permission::{self, Scope};
 use crate::domain::time::format_rfc3339;
 use crate::domain::token::{self, AccessClaims, Expected, TokenError};
@@ -53,6 +54,14 @@ pub struct SessionRef {
     pub expires_at: i64,
 }
 
+/// The OAuth client an access token was issued to, and its scope (a ceiling on the holder's
+/// permissions, like an API key's scopes).
+#[derive(Debug, Clone)]
+pub struct GrantRef {
+    pub client_id: String,
+    pub scope: Scopes,
+}
+
 #[derive(Debug, Clone)]
 pub struct KeyRef {
     pub id: ApiKeyId,
@@ -73,6 +82,8 @@ pub struct Identity {
     pub organization_id: Option<OrganizationId>,
     pub session: Option<SessionRef>,
     pub api_key: Option<KeyRef>,
+    /// Set when an OAuth client holds the token: which client, and the scope it was granted.
+    pub grant: Option<GrantRef>,
     /// Until when (unix seconds) this answer may be given again without asking D1: the earlier of
     /// the credential's expiry and the end of the revocation bound of what was read. The entry
     /// module keeps answers of `validateToken` that long (src/entry.mjs).
@@ -161,6 +172,7 @@ struct Verified {
     user_id: UserId,
     session_id: SessionId,
     organization_id: Option<OrganizationId>,
+    grant: Option<GrantRef>,
 }
 
 thread_local! {
@@ -195,6 +207,14 @@ fn verified(app: &App, t: &str, now: i64) -> Result<Rc<Verified>, AppError> {
             .map(OrganizationId::parse)
             .transpose()
             .map_err(|_| malformed("malformed_org_id"))?,
+        grant: match (&claims.client_id, &claims.scope) {
+            (Some(client_id), scope) => Some(GrantRef {
+                client_id: client_id.clone(),
+                scope: Scopes::parse(scope.as_deref().unwrap_or_default())
+                    .map_err(|_| malformed("malformed_scope"))?,
+            }),
+            (None, _) => None,
+        },
         claims,
     });
     VERIFIED.with(|c| {
@@ -230,6 +250,7 @@ async fn access_token(app: &App, t: &str, expected: &Expected<'_>) -> Result<Ide
             expires_at: v.claims.exp,
         }),
         api_key: None,
+        grant: v.grant.clone(),
         fresh_until: fresh_until.min(v.claims.exp),
     })
 }
@@ -321,6 +342,7 @@ async fn api_key(app: &App, presented: &str, via: Via<'_>) -> Result<Identity, A
             scopes,
             organization_id: key.organization_id,
         }),
+        grant: None,
         fresh_until: (read_at + ttl).min(key.expires_at),
     })
 }
@@ -349,9 +371,10 @@ pub fn parse_scopes(stored: Option<&str>) -> Result<Option<Vec<Scope>>, AppError
         .map(Some)
 }
 
-/// The session a browser's cookies name, if either token still verifies (refresh cookie first:
-/// it outlives the access cookie). For signing out; no liveness check (revoking twice is harmless).
-pub fn session_of_cookies(
+/// The session a refresh token or an access token names, if either still verifies (the refresh
+/// token first: it outlives the access token). For signing out and revocation; no liveness check
+/// (revoking twice is harmless).
+pub fn session_of_tokens(
     app: &App,
     refresh_cookie: Option<&str>,
     access_cookie: Option<&str>,
@@ -416,6 +439,11 @@ pub struct IdentityView<'a> {
     session: Option<SessionRefView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     api_key: Option<KeyRefView<'a>>,
+    /// For a token an OAuth client holds: the client and the granted scope (space-separated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 impl<'a> From<&'a Identity> for IdentityView<'a> {
@@ -433,6 +461,8 @@ impl<'a> From<&'a Identity> for IdentityView<'a> {
                 expires_at: format_rfc3339(s.expires_at),
             }),
             api_key: i.api_key.as_ref().map(KeyRefView::from),
+            client_id: i.grant.as_ref().map(|g| g.client_id.as_str()),
+            scope: i.grant.as_ref().map(|g| g.scope.to_string()),
         }
     }
 }

@@ -31,6 +31,8 @@ pub enum Limit {
     Webhook,
     /// Creating API keys and sessions (over HTTP or the binding), per user.
     AccountWrite,
+    /// OAuth dynamic client registrations, per client address.
+    ClientRegistration,
 }
 
 impl Limit {
@@ -43,6 +45,7 @@ impl Limit {
             Limit::ApiKeyUse => "RL_API_KEY_USE",
             Limit::Webhook => "RL_WEBHOOK",
             Limit::AccountWrite => "RL_ACCOUNT_WRITE",
+            Limit::ClientRegistration => "RL_CLIENT_REGISTRATION",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod health;
 pub mod identity;
 pub mod limits;
 pub mod login;
+pub mod oauth;
 pub mod permissions;
 pub mod retention;
 pub mod scheduled;

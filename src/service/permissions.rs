@@ -96,9 +96,14 @@ pub async fn is_allowed(
     ))
 }
 
-/// The decision for an authenticated caller.
+/// The decision for an authenticated caller. An API key's scopes, or the scope an OAuth client was
+/// granted, are a ceiling on what the person may do.
 pub async fn caller_may(app: &App, who: &Identity, q: &Question) -> Result<bool, AppError> {
-    let ceiling = who.api_key.as_ref().and_then(|k| k.scopes.as_deref());
+    let ceiling = match (&who.api_key, &who.grant) {
+        (Some(k), _) => k.scopes.as_deref(),
+        (None, Some(g)) => Some(g.scope.as_slice()),
+        (None, None) => None,
+    };
     is_allowed(app, &who.user_id, ceiling, q).await
 }
 

@@ -17,10 +17,12 @@ use crate::store::retention::{self, Prunable};
 const DAY: i64 = 86_400;
 
 /// The cutoff for each table: rows at or before it may go.
-fn cutoffs(app: &App, now: i64) -> [(Prunable, i64); 5] {
+fn cutoffs(app: &App, now: i64) -> [(Prunable, i64); 7] {
     let r = &app.cfg.retention;
     [
         (Prunable::LoginFlows, now),
+        (Prunable::OAuthRequests, now),
+        (Prunable::OAuthCodes, now - DAY),
         (Prunable::EndedSessions, now - r.sessions_days * DAY),
         (Prunable::WebhookEvents, now - r.webhook_events_days * DAY),
         (Prunable::QuarantinedEvents, now - r.audit_days * DAY),

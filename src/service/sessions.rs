@@ -14,6 +14,7 @@ use worker::d1::D1PreparedStatement;
 
 use crate::domain::encoding::{b64url_encode, sha256_hex};
 use crate::domain::ids::{OrganizationId, SessionId, UserId};
+use crate::domain::oauth::scope::Scopes;
 use crate::domain::time::format_rfc3339;
 use crate::domain::token::{self, AccessClaims, Audience, RefreshClaims};
 use crate::error::{AppError, Code};
@@ -34,6 +35,8 @@ pub struct TokenPair {
     pub session_id: SessionId,
     pub access_expires_at: i64,
     pub session_expires_at: i64,
+    /// The access token's scope (OAuth grants only).
+    pub scope: Option<String>,
 }
 
 /// The claims that go into an access token, read from the user row at issue time.
@@ -42,6 +45,15 @@ pub struct Subject<'a> {
     pub email: &'a str,
     pub role: &'a str,
     pub organization_id: Option<&'a OrganizationId>,
+}
+
+/// What an OAuth grant puts into its access tokens (RFC 9068 §2.2: `aud`, `scope`, `client_id`).
+#[derive(Clone)]
+pub struct GrantClaims<'a> {
+    pub resource: &'a str,
+    /// The grant's scope, or the narrower one a token request asked for.
+    pub scope: String,
+    pub client_id: &'a str,
 }
 
 /// A session whose row is about to be written (by the statement [`open`] returns, in the caller's
@@ -54,7 +66,14 @@ pub struct Opened {
 
 impl Opened {
     pub fn tokens(&self, app: &App, subject: &Subject<'_>) -> Result<TokenPair, AppError> {
-        issue(app, subject, &self.id, &self.refresh_jti, self.opened_at)
+        sign_pair(
+            app,
+            subject,
+            None,
+            &self.id,
+            &self.refresh_jti,
+            self.opened_at,
+        )
     }
 }
 
@@ -100,18 +119,22 @@ pub fn open(
     ))
 }
 
-/// Signs the pair for a session whose current refresh id is `refresh_jti`, as of `iat`.
-fn issue(
+/// Signs the pair for a session whose current refresh id is `refresh_jti`, as of `iat`. `grant`:
+/// the session is an OAuth grant, so the access token is for its resource only, with its scope and
+/// client.
+pub fn sign_pair(
     app: &App,
     s: &Subject<'_>,
+    grant: Option<&GrantClaims<'_>>,
     session_id: &SessionId,
     refresh_jti: &str,
     iat: i64,
 ) -> Result<TokenPair, AppError> {
     let cfg = &app.cfg;
+    let audience = grant.map_or(cfg.audience.as_str(), |g| g.resource);
     let access = AccessClaims {
         iss: cfg.issuer.clone(),
-        aud: Some(Audience::One(cfg.audience.clone())),
+        aud: Some(Audience::One(audience.to_owned())),
         sub: s.user_id.to_string(),
         sid: session_id.to_string(),
         email: s.email.to_owned(),
@@ -119,8 +142,8 @@ fn issue(
         org_id: s.organization_id.map(ToString::to_string),
         iat,
         exp: iat + cfg.access_ttl_secs,
-        scope: None,
-        client_id: None,
+        scope: grant.map(|g| g.scope.clone()),
+        client_id: grant.map(|g| g.client_id.to_owned()),
         jti: token::derive_jti(&cfg.refresh_secret, "access", refresh_jti),
     };
     let refresh = RefreshClaims {
@@ -138,6 +161,7 @@ fn issue(
         session_id: session_id.clone(),
         access_expires_at: access.exp,
         session_expires_at: refresh.exp,
+        scope: access.scope.clone(),
     })
 }
 
@@ -146,8 +170,26 @@ fn invalid_refresh(why: &str) -> AppError {
     Code::InvalidRefreshToken.err().with_detail(why.to_owned())
 }
 
+/// Who is refreshing, which decides which sessions a refresh token may rotate.
+pub enum RefreshFor<'a> {
+    /// `POST /auth/refresh` and `refreshSession`: sign-in sessions only.
+    FirstParty,
+    /// The token endpoint, for an authenticated OAuth client: only its own grants, for the grant's
+    /// resource, with at most the grant's scope (RFC 6749 §6).
+    Client {
+        client_id: &'a str,
+        resource: Option<&'a str>,
+        scope: Option<&'a Scopes>,
+    },
+}
+
 /// Exchanges a refresh token for a new pair (see the module comment for the rotation rules).
-pub async fn refresh(app: &App, presented: &str, client: &Client) -> Result<TokenPair, AppError> {
+pub async fn refresh(
+    app: &App,
+    presented: &str,
+    client: &Client,
+    purpose: &RefreshFor<'_>,
+) -> Result<TokenPair, AppError> {
     let now = platform::now_secs();
     let verified = token::verify_refresh(&app.cfg.refresh_keys, presented, &app.cfg.issuer, now)
         .map_err(|e| invalid_refresh(e.as_str()))?;
@@ -169,6 +211,7 @@ pub async fn refresh(app: &App, presented: &str, client: &Client) -> Result<Toke
     if session.expires_at <= now {
         return Err(invalid_refresh("session_expired"));
     }
+    let grant = grant_claims(&session, purpose)?;
     let user: ActiveUser = crate::store::users::find(&app.db, &session.user_id)
         .await?
         .ok_or_else(|| invalid_refresh("unknown_user"))?
@@ -192,7 +235,7 @@ pub async fn refresh(app: &App, presented: &str, client: &Client) -> Result<Toke
         )
         .await?
     {
-        return issue(app, &subject, &session.id, next_jti, now);
+        return sign_pair(app, &subject, grant.as_ref(), &session.id, next_jti, now);
     }
 
     // Lost the swap, or an old token. Re-read: a concurrent winner may have rotated just now.
@@ -210,10 +253,76 @@ pub async fn refresh(app: &App, presented: &str, client: &Client) -> Result<Toke
         app.cfg.refresh_grace_secs,
     ) {
         // Same inputs as the winner => the very same tokens.
-        return issue(app, &subject, &current.id, next_jti, rotated_at);
+        return sign_pair(
+            app,
+            &subject,
+            grant.as_ref(),
+            &current.id,
+            next_jti,
+            rotated_at,
+        );
     }
     revoke_for_reuse(app, &current, client, now).await?;
     Err(invalid_refresh("refresh_token_reuse"))
+}
+
+/// The grant claims the refreshed access token carries, after checking that `purpose` may refresh
+/// this session: a first-party refresh never rotates an OAuth grant (its tokens would lose their
+/// audience binding), and a client only its own grant, within its resource and scope.
+fn grant_claims<'s>(
+    session: &'s SessionRow,
+    purpose: &'s RefreshFor<'_>,
+) -> Result<Option<GrantClaims<'s>>, AppError> {
+    match (purpose, session.grant()) {
+        (RefreshFor::FirstParty, None) => Ok(None),
+        (RefreshFor::FirstParty, Some(_)) => {
+            Err(invalid_refresh("oauth_grant_at_first_party_refresh"))
+        }
+        (RefreshFor::Client { .. }, None) => {
+            Err(invalid_refresh("first_party_session_at_token_endpoint"))
+        }
+        (
+            RefreshFor::Client {
+                client_id,
+                resource,
+                scope,
+            },
+            Some(g),
+        ) => {
+            if g.client_id != *client_id {
+                return Err(invalid_refresh("issued_to_another_client"));
+            }
+            if !g.refresh_allowed {
+                return Err(invalid_refresh("client_not_registered_for_refresh"));
+            }
+            if let Some(r) = resource {
+                if crate::domain::oauth::resource::normalize(r).ok().as_deref() != Some(g.resource)
+                {
+                    return Err(Code::InvalidTarget
+                        .with("`resource` is not the resource this grant is for.")
+                        .with_detail("refresh_for_another_resource"));
+                }
+            }
+            let scope = match scope {
+                None => g.scope.to_owned(),
+                Some(asked) => {
+                    let granted = Scopes::parse(g.scope)
+                        .map_err(|_| AppError::internal("stored grant scope does not parse"))?;
+                    if !asked.within(granted.as_slice()) {
+                        return Err(Code::InvalidScope
+                            .with("A refresh may narrow the grant's scope, never widen it."));
+                    }
+                    // Narrowed: the token carries what was asked (RFC 6749 §6); the grant keeps its scope.
+                    asked.to_string()
+                }
+            };
+            Ok(Some(GrantClaims {
+                resource: g.resource,
+                scope,
+                client_id: g.client_id,
+            }))
+        }
+    }
 }
 
 /// `Some(rotated_at)` when `presented_hash` was rotated to `next_hash` no more than `grace` seconds ago.
@@ -349,7 +458,13 @@ pub async fn create_for_user(
 
 /// The caller's live sessions, newest first, marking the one they are using.
 pub async fn list(app: &App, who: &Identity) -> Result<Vec<SessionView>, AppError> {
-    let rows = sessions::list_active(&app.db, &who.user_id, platform::now_secs()).await?;
+    let rows = sessions::list_active(
+        &app.db,
+        &who.user_id,
+        sessions::Kind::SignIns,
+        platform::now_secs(),
+    )
+    .await?;
     let current = who.session.as_ref().map(|s| &s.id);
     Ok(rows.iter().map(|s| SessionView::of(s, current)).collect())
 }

@@ -4,7 +4,7 @@
 use worker::d1::{D1Database, D1PreparedStatement};
 use worker::query;
 
-use crate::domain::ids::AuditId;
+use crate::domain::ids::{AuditId, SessionId};
 use crate::error::AppError;
 use crate::store::users::UserKey;
 
@@ -20,16 +20,41 @@ pub struct AuditEvent<'a> {
 }
 
 pub fn insert(db: &D1Database, e: &AuditEvent<'_>) -> Result<D1PreparedStatement, AppError> {
+    insert_where(db, e, None)
+}
+
+/// An audit row written only if the session `session_id` exists when the statement runs: for a
+/// batch whose change may turn out to do nothing (a lost race), so that no row records what did
+/// not happen.
+pub fn insert_if_session_exists(
+    db: &D1Database,
+    e: &AuditEvent<'_>,
+    session_id: &SessionId,
+) -> Result<D1PreparedStatement, AppError> {
+    insert_where(db, e, Some(session_id))
+}
+
+fn insert_where(
+    db: &D1Database,
+    e: &AuditEvent<'_>,
+    session_exists: Option<&SessionId>,
+) -> Result<D1PreparedStatement, AppError> {
     let detail = e.detail.map(|d| d.to_string());
     let (actor_sql, actor) = match e.actor {
         Some(a) => (a.sql(3), Some(a.value())),
         None => ("?3".to_owned(), None),
     };
+    // ?9 is bound either way (D1 refuses unused parameters): NULL means no condition.
+    let condition = if session_exists.is_some() {
+        "WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?9)"
+    } else {
+        "WHERE ?9 IS NULL"
+    };
     Ok(query!(
         db,
         &format!(
             "INSERT INTO audit_events (id, at, actor_user_id, action, target_type, target_id, ip_address, detail)
-             VALUES (?1, ?2, {actor_sql}, ?4, ?5, ?6, ?7, ?8)"
+             SELECT ?1, ?2, {actor_sql}, ?4, ?5, ?6, ?7, ?8 {condition}"
         ),
         e.id.as_str(),
         e.at,
@@ -38,7 +63,8 @@ pub fn insert(db: &D1Database, e: &AuditEvent<'_>) -> Result<D1PreparedStatement
         e.target_type,
         e.target_id,
         e.ip_address,
-        detail
+        detail,
+        session_exists.map(SessionId::as_str)
     )?)
 }
 

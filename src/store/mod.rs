@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod events;
 pub mod flows;
+pub mod oauth;
 pub mod orgs;
 pub mod permissions;
 pub mod retention;

@@ -20,6 +20,11 @@ pub enum Prunable {
     QuarantinedEvents,
     /// Audit rows older than the cutoff.
     AuditEvents,
+    /// OAuth authorization requests nobody answered in time (they live ten minutes).
+    OAuthRequests,
+    /// OAuth authorization codes that expired before the cutoff (kept a while after their minute,
+    /// so that a late replay still finds, and revokes, what the code opened).
+    OAuthCodes,
 }
 
 impl Prunable {
@@ -30,6 +35,8 @@ impl Prunable {
             Prunable::WebhookEvents => "webhook_events",
             Prunable::QuarantinedEvents => "quarantined_events",
             Prunable::AuditEvents => "audit_events",
+            Prunable::OAuthRequests => "oauth_requests",
+            Prunable::OAuthCodes => "oauth_codes",
         }
     }
 
@@ -41,6 +48,7 @@ impl Prunable {
             Prunable::WebhookEvents => "processed_at <= ?1",
             Prunable::QuarantinedEvents => "quarantined_at <= ?1",
             Prunable::AuditEvents => "at <= ?1",
+            Prunable::OAuthRequests | Prunable::OAuthCodes => "expires_at <= ?1",
         }
     }
 }

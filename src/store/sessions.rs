@@ -28,10 +28,41 @@ pub struct SessionRow {
     pub last_used_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// Set on an OAuth grant (0005): the client it was issued to and its terms.
+    pub client_id: Option<String>,
+    pub client_name: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub resource: Option<String>,
+    pub scope: Option<String>,
+    pub refresh_allowed: i64,
+}
+
+impl SessionRow {
+    /// An OAuth grant's terms, or `None` for a first-party session.
+    pub fn grant(&self) -> Option<Grant<'_>> {
+        Some(Grant {
+            client_id: self.client_id.as_deref()?,
+            client_name: self.client_name.as_deref().unwrap_or_default(),
+            resource: self.resource.as_deref()?,
+            scope: self.scope.as_deref().unwrap_or_default(),
+            refresh_allowed: self.refresh_allowed != 0,
+        })
+    }
+}
+
+/// What an OAuth grant's session row says about the grant.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    pub client_id: &'a str,
+    pub client_name: &'a str,
+    pub resource: &'a str,
+    pub scope: &'a str,
+    pub refresh_allowed: bool,
 }
 
 const COLUMNS: &str = "id, user_id, organization_id, refresh_hash, previous_refresh_hash, rotated_at, device, \
-                       ip_address, user_agent, workos_session_id, created_at, last_used_at, expires_at, revoked_at";
+                       ip_address, user_agent, workos_session_id, created_at, last_used_at, expires_at, revoked_at, \
+                       client_id, client_name, redirect_uri, resource, scope, refresh_allowed";
 
 pub struct NewSession<'a> {
     pub id: &'a SessionId,
@@ -102,22 +133,72 @@ pub async fn rotate(
     Ok(changed == 1)
 }
 
-/// Live sessions of a user, newest first.
+/// Which live sessions of a user to list.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// Sign-ins (browser or API): what `GET /auth/sessions` shows.
+    SignIns,
+    /// OAuth grants: the connected apps.
+    Grants,
+}
+
+/// Live sessions of a user of one kind, newest first.
 pub async fn list_active(
     db: &D1Database,
     user_id: &UserId,
+    kind: Kind,
     now: i64,
 ) -> Result<Vec<SessionRow>, AppError> {
+    let which = match kind {
+        Kind::SignIns => "client_id IS NULL",
+        Kind::Grants => "client_id IS NOT NULL",
+    };
     super::all(query!(
         db,
         &format!(
-            "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
+            "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND {which} AND revoked_at IS NULL AND expires_at > ?2
              ORDER BY created_at DESC, id DESC LIMIT 100"
         ),
         user_id.as_str(),
         now
     )?)
     .await
+}
+
+/// The live grants of one OAuth client (every user's).
+pub async fn live_grant_ids_of_client(
+    db: &D1Database,
+    client_id: &str,
+    now: i64,
+) -> Result<Vec<SessionId>, AppError> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: SessionId,
+    }
+    let rows: Vec<Id> = super::all(query!(
+        db,
+        "SELECT id FROM sessions WHERE client_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+        client_id,
+        now
+    )?)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Revokes every live grant of one OAuth client.
+pub fn revoke_grants_of_client(
+    db: &D1Database,
+    client_id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    Ok(query!(
+        db,
+        "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE client_id = ?1 AND revoked_at IS NULL",
+        client_id,
+        now,
+        reason
+    )?)
 }
 
 /// Revokes one session; revoking twice keeps the first time and reason.

@@ -119,8 +119,8 @@ test('each request leaves one JSON log line with method, path, status, duration 
   }
 });
 
-const RPC_METHODS = ['checkPermission', 'createApiKey', 'createSession', 'exchangeWorkOSCode', 'getWorkOSAuthURL',
-  'refreshSession', 'revokeApiKey', 'revokeSession', 'validateToken'];
+const RPC_METHODS = ['checkMcpRequest', 'checkPermission', 'createApiKey', 'createSession', 'exchangeWorkOSCode', 'getResourceMetadata',
+  'getWorkOSAuthURL', 'refreshSession', 'revokeApiKey', 'revokeSession', 'validateToken'];
 
 /** The names of the functions a WASM binary exports, read from its export section. */
 function exportedFunctions(bytes) {

@@ -71,6 +71,9 @@ before(async () => {
           ...base,
           WORKOS_REDIRECT_URI: `${HTTPS_ORIGIN}/auth/callback`,
           JWT_ISSUER: ORIGIN,
+          // An issuer other than the worker's own origin is refused with the OAuth server on.
+          OAUTH_RESOURCES: undefined,
+          OAUTH_CLIENTS: undefined,
         }),
         // An isolate that already runs with a rotated refresh secret (the old one kept as previous).
         authVariant('auth-rotated', 'rotated.local', {

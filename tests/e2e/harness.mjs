@@ -4,16 +4,56 @@
 // `startEnv` also gives the suites their one way to call the binding (`env.rpc` and the asserting
 // `env.resolved`, `env.rejected`, `env.validate`, `env.may`) and the worker's HTTP API (`env.call`).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
+import { buildSync } from 'esbuild';
 import { startStandin } from '../fixtures/workos-standin.mjs';
 import { TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, TEST_SIGNING_KEY, readJson } from './helpers.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ORIGIN = 'http://localhost:8787';
 export const COMPAT_DATE = '2026-04-01';
+
+/** The MCP servers the suites run (examples/mcp, twice) and the resource URIs the auth worker knows them by. */
+export const MCP_RESOURCE = 'http://mcp.local/mcp';
+export const OTHER_MCP_RESOURCE = 'http://other-mcp.local/mcp';
+/** OAuth clients registered in OAUTH_CLIENTS (their secrets are only here; the worker gets hashes). */
+export const OAUTH_CLIENTS = {
+  public: { client_id: 'cli-public', client_name: 'Example CLI', redirect_uris: ['http://127.0.0.1:8976/callback'], token_endpoint_auth_method: 'none' },
+  basic: { client_id: 'web-basic', client_name: 'Example Web App', redirect_uris: ['https://app.example.test/oauth/callback'], token_endpoint_auth_method: 'client_secret_basic', secret: 'basic-client-secret-0123456789abcdef' },
+  post: { client_id: 'web-post', client_name: 'Example Post App', redirect_uris: ['https://post.example.test/cb', 'https://post.example.test/cb2'], token_endpoint_auth_method: 'client_secret_post', secret: 'post-client-secret-0123456789abcdef' },
+  resourceServer: { client_id: 'notes-rs', client_name: 'Notes MCP server', token_endpoint_auth_method: 'client_secret_basic', secret: 'rs-client-secret-0123456789abcdef', introspection_resource: MCP_RESOURCE },
+};
+const sha256hexOf = (s) => createHash('sha256').update(s).digest('hex');
+function oauthClientsVar() {
+  return JSON.stringify(Object.values(OAUTH_CLIENTS).map(({ secret, ...c }) => (secret ? { ...c, client_secret_sha256: sha256hexOf(secret) } : c)));
+}
+function oauthResourcesVar() {
+  return JSON.stringify([
+    { resource: MCP_RESOURCE, name: 'Notes (example MCP server)', scopes: ['notes:read', 'notes:write', 'notes:*'],
+      tools: { search_notes: 'notes:read', create_note: 'notes:write' } },
+    { resource: OTHER_MCP_RESOURCE, name: 'Another MCP server', scopes: ['files:read'], tools: { search_notes: 'files:read' } },
+  ]);
+}
+
+/** examples/mcp bundled with its npm dependencies, as wrangler would (once per test process). */
+let mcpBundle;
+export function mcpExampleScript() {
+  mcpBundle ??= buildSync({
+    entryPoints: [path.join(ROOT, 'examples/mcp/index.js')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['workerd', 'worker'],
+    target: 'es2022',
+    write: false,
+    logLevel: 'warning',
+  }).outputFiles[0].text;
+  return mcpBundle;
+}
 
 const workerModules = {
   modules: true,
@@ -53,6 +93,9 @@ export function authBindings(standin, overrides = {}) {
     WORKOS_TIMEOUT_MS: '1500',
     SESSION_CACHE_TTL_SECONDS: '2',
     REFRESH_REUSE_GRACE_SECONDS: '2',
+    OAUTH_RESOURCES: oauthResourcesVar(),
+    OAUTH_CLIENTS: oauthClientsVar(),
+    OAUTH_DYNAMIC_REGISTRATION: 'on',
     ...overrides,
   };
   for (const [k, v] of Object.entries(vars)) if (v === undefined) delete vars[k];
@@ -63,7 +106,7 @@ export function authBindings(standin, overrides = {}) {
  * Another instance of the auth build, reachable at http://<host>/, with its own bindings (and so its own
  * isolate and caches). It shares the D1 database `auth-e2e` unless `database` names another one.
  */
-export function authVariant(name, host, bindings, database = 'auth-e2e') {
+export function authVariant(name, host, bindings, database = 'auth-e2e', outboundService = undefined) {
   return {
     name,
     ...workerModules,
@@ -72,6 +115,22 @@ export function authVariant(name, host, bindings, database = 'auth-e2e') {
     bindings: Object.fromEntries(Object.entries(bindings).filter(([, v]) => v !== undefined)),
     ratelimits: rateLimits(1000),
     routes: [`${host}/*`],
+    ...(outboundService ? { outboundService } : {}),
+  };
+}
+
+/**
+ * The auth worker's way out when a suite passes `outbound`: `outbound(request)` answers what it
+ * serves (an OAuth client's metadata document on its https host, say) and returns undefined for the
+ * rest, which goes to the network as usual (the WorkOS stand-in).
+ */
+function outboundVia(outbound) {
+  if (!outbound) return undefined;
+  return async (request) => {
+    const served = await outbound(request);
+    if (served) return served;
+    const body = ['GET', 'HEAD'].includes(request.method) ? undefined : await request.arrayBuffer();
+    return fetch(request.url, { method: request.method, headers: request.headers, body, redirect: 'manual' });
   };
 }
 
@@ -127,7 +186,7 @@ export function assertNoSecretsLogged(logs, secrets = []) {
  * instance gets the rate limiters of wrangler.toml with 1000 times their limits, except those set
  * exactly in `ratelimits` ({ NAME: { limit, period } }).
  */
-export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [], ratelimits = {} } = {}) {
+export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [], ratelimits = {}, outbound } = {}) {
   const standin = await startStandin({ seed: true, ...standinOptions });
   const logs = [];
   const capture = (stream) => {
@@ -145,9 +204,11 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
         d1Databases: { DB: 'auth-e2e' },
         bindings: authBindings(standin, vars),
         ratelimits: rateLimits(1000, ratelimits),
+        ...(outbound ? { outboundService: outboundVia(outbound) } : {}),
       },
       authConsumer('gateway', 'gateway.local', { scriptPath: path.join(ROOT, 'examples/gateway/index.js') }, { UPSTREAM: 'upstream' }),
-      authConsumer('mcp', 'mcp.local', { scriptPath: path.join(ROOT, 'examples/mcp/index.js') }),
+      authConsumer('mcp', 'mcp.local', { script: mcpExampleScript(), bindings: { MCP_RESOURCE } }),
+      authConsumer('other-mcp', 'other-mcp.local', { script: mcpExampleScript(), bindings: { MCP_RESOURCE: OTHER_MCP_RESOURCE } }),
       {
         // What the gateway forwards to: echoes who the gateway said the caller is.
         name: 'upstream',
@@ -168,7 +229,7 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
         } }`,
       }),
       ...Object.entries(variants).map(([host, { DB, ...overrides }]) =>
-        authVariant(`auth-${host.replace(/\W/g, '-')}`, host, authBindings(standin, overrides), DB)),
+        authVariant(`auth-${host.replace(/\W/g, '-')}`, host, authBindings(standin, overrides), DB, outboundVia(outbound))),
       ...(typeof extraWorkers === 'function' ? extraWorkers(standin) : extraWorkers),
     ],
     handleRuntimeStdio(stdout, stderr) {
@@ -252,7 +313,8 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
     async close() {
       await mf.dispose();
       await standin.close();
-      assertNoSecretsLogged(logs, [TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, TEST_SIGNING_KEY, standin.apiKey, standin.webhookSecret]);
+      assertNoSecretsLogged(logs, [TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, TEST_SIGNING_KEY, standin.apiKey, standin.webhookSecret,
+        ...Object.values(OAUTH_CLIENTS).map((c) => c.secret)]);
     },
   };
   return env;

@@ -5,7 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startEnv, authConsumer, jsonLogin, signInCast, bearer, sleep, ORIGIN } from './harness.mjs';
+import { startEnv, authConsumer, jsonLogin, signInCast, bearer, sleep, ORIGIN, MCP_RESOURCE, OAUTH_CLIENTS } from './harness.mjs';
+import { OAuthClient, Browser, mcpCall } from './oauth-client.mjs';
 import {
   TEST_JWT_SECRET, TEST_JWT_REFRESH_SECRET, nowSecs, sha256hex, b64u, jwtPart, kidOf, accessHeader, refreshHeader, forge,
 } from './helpers.mjs';
@@ -69,17 +70,6 @@ async function gateway(path, { method = 'GET', headers = {} } = {}) {
   } catch {
     assert.fail(`gateway ${method} ${path}: expected JSON, got ${res.status}: ${text.slice(0, 200)}`);
   }
-  return { status: res.status, body };
-}
-
-let rpcId = 0;
-async function mcp(token, method, params) {
-  const headers = { 'content-type': 'application/json', ...(token ? bearer(token) : {}) };
-  const id = ++rpcId;
-  const res = await env.mf.dispatchFetch('http://mcp.local/', { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id, method, params }) });
-  const body = await res.json();
-  assert.equal(body.jsonrpc, '2.0');
-  assert.equal(body.id, id);
   return { status: res.status, body };
 }
 
@@ -492,44 +482,48 @@ test('the gateway answers 401 without a valid bearer, 403 without the permission
   assert.equal(vicWrites.status, 403);
 });
 
-test('the MCP worker lists only permitted tools and checks each call', async () => {
-  const names = (r) => r.body.result.tools.map((t) => t.name).sort();
-  const anon = await mcp(null, 'tools/list');
-  assert.equal(anon.status, 401);
-  assert.equal(anon.body.error.code, -32001);
-  const bad = await mcp('not-a-token', 'tools/call', { name: 'list_documents' });
-  assert.equal(bad.status, 401);
-  assert.match(bad.body.error.message, /invalid_token/);
+test('the MCP worker checks each call through the binding: audience, scope and permission, and a revoked grant at once', async () => {
+  // Through the binding directly: the decision the MCP worker acts on.
+  const ask = (token, tool) => env.resolved('checkMcpRequest', { token, resource: MCP_RESOURCE, method: 'tools/call', tool });
+  const vicBrowser = await Browser.signedIn(env, { email: 'vic@globex.test', organizationId: globex });
+  const graceBrowser = await Browser.signedIn(env, { email: 'grace@acme.test', organizationId: acme });
+  const cli = (revision = '2026-07-28') => new OAuthClient(env, { id: OAUTH_CLIENTS.public.client_id, redirectUri: OAUTH_CLIENTS.public.redirect_uris[0], revision });
+  const vic = await cli().tokens(vicBrowser);
+  const grace = await cli().tokens(graceBrowser);
 
-  assert.deepEqual(names(await mcp(who.ada.token, 'tools/list')), ['create_document', 'delete_document', 'list_documents']);
-  assert.deepEqual(names(await mcp(who.grace.token, 'tools/list')), ['create_document', 'list_documents']);
-  assert.deepEqual(names(await mcp(who.vic.token, 'tools/list')), ['list_documents']);
-  assert.deepEqual(names(await mcp(who.alan.token, 'tools/list')), []);
+  const read = await ask(vic.access_token, 'search_notes');
+  assert.deepEqual(Object.keys(read).sort(), ['allowed', 'clientId', 'scope', 'user']);
+  assert.equal(read.allowed, true);
+  assert.equal(read.user.email, 'vic@globex.test');
+  assert.equal(read.user.organizationId, globex);
+  assert.equal(read.clientId, OAUTH_CLIENTS.public.client_id);
+  assert.deepEqual(await ask(vic.access_token, 'create_note'), {
+    allowed: false, status: 403, error: 'forbidden', errorDescription: 'You do not have the `notes:write` permission.',
+  }, 'a viewer holds notes:read only (role_permissions)');
+  assert.equal((await ask(grace.access_token, 'create_note')).allowed, true, 'a member may write');
+  assert.equal((await ask(grace.access_token, 'delete_everything')).error, 'forbidden', 'a tool the resource does not map');
+  for (const token of [who.grace.token, 'junk']) {
+    const r = await ask(token, 'search_notes');
+    assert.equal(r.status, 401, 'a first-party token or junk');
+    assert.equal(r.error, 'invalid_token');
+  }
+  await env.rejected('checkMcpRequest', 'invalid_request', { token: grace.access_token, resource: 'http://unknown.local/mcp' });
+  await env.rejected('checkMcpRequest', 'invalid_request', { token: grace.access_token, resource: MCP_RESOURCE, method: 'tools/call' });
+  assert.deepEqual(await env.resolved('getResourceMetadata', MCP_RESOURCE), {
+    resource: MCP_RESOURCE, authorization_servers: [ORIGIN], scopes_supported: ['notes:read', 'notes:write', 'notes:*'],
+    bearer_methods_supported: ['header'], resource_name: 'Notes (example MCP server)',
+  });
 
-  const call = await mcp(who.vic.token, 'tools/call', { name: 'list_documents' });
-  assert.equal(call.status, 200);
-  assert.match(call.body.result.content[0].text, new RegExp(who.vic.user.id));
-  const refused = await mcp(who.vic.token, 'tools/call', { name: 'create_document' });
-  assert.equal(refused.status, 403);
-  assert.equal(refused.body.error.code, -32003);
-  const graceDelete = await mcp(who.grace.token, 'tools/call', { name: 'delete_document' });
-  assert.equal(graceDelete.status, 403);
-
-  // A scoped API key is a ceiling in MCP too.
-  const key = await env.resolved('createApiKey', { userId: who.root.user.id, name: 'mcp reader', scopes: ['documents:read'] });
-  assert.equal(key.success, true);
-  assert.deepEqual(names(await mcp(key.apiKey.key, 'tools/list')), ['list_documents']);
-  assert.equal((await mcp(key.apiKey.key, 'tools/call', { name: 'delete_document' })).status, 403);
-  const full = await env.resolved('createApiKey', { userId: who.root.user.id, name: 'mcp full' });
-  assert.equal((await mcp(full.apiKey.key, 'tools/call', { name: 'delete_document' })).status, 200);
-
-  // A revoked session is refused by the consumer at once.
-  const s = await env.resolved('createSession', { userId: who.ada.user.id });
-  assert.equal((await mcp(s.token, 'tools/list')).status, 200);
-  assert.equal(await env.resolved('revokeSession', s.session.id), true);
-  const after = await mcp(s.token, 'tools/call', { name: 'list_documents' });
+  // Through the MCP worker: its answers follow the decision, and a revoked grant is refused at once.
+  const call = (token, name) => mcpCall(env, MCP_RESOURCE, token, 'tools/call', { name, arguments: name === 'create_note' ? { text: 't' } : { query: 'q' } });
+  assert.equal((await call(vic.access_token, 'search_notes')).status, 200);
+  assert.equal((await call(vic.access_token, 'create_note')).status, 403);
+  assert.equal((await call(grace.access_token, 'create_note')).status, 200);
+  const sid = jwtPart(grace.access_token, 1).sid;
+  assert.equal(await env.resolved('revokeSession', sid), true);
+  const after = await call(grace.access_token, 'search_notes');
   assert.equal(after.status, 401);
-  assert.match(after.body.error.message, /session_revoked/);
+  assert.match(after.headers.get('www-authenticate'), /error="invalid_token"/);
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -556,6 +550,9 @@ function assertDocumentedOutcome(method, r, label) {
       assert.equal(res.success, false, `${method}(${label}) created a key`);
       assert.match(res.error, /^[a-z_]+$/);
       assert.equal(typeof res.error_description, 'string');
+      break;
+    case 'checkMcpRequest':
+      assert.equal(res.allowed, false, `${method}(${label}) allowed garbage`);
       break;
     case 'checkPermission':
     case 'revokeApiKey':
@@ -598,6 +595,10 @@ test('garbage arguments to every method get the documented error, and the worker
       ['userAgent object', { userId: who.alan.user.id, userAgent: {} }]],
     getWorkOSAuthURL: [['state number', `${ORIGIN}/auth/callback`, 12345678901234567890], ['state 1 MB', `${ORIGIN}/auth/callback`, MB]],
     exchangeWorkOSCode: [['state 1 MB', 'code', MB], ['state object', 'code', {}]],
+    checkMcpRequest: [['token 1 MB', { token: MB, resource: MCP_RESOURCE }], ['resource 1 MB', { token: 'x', resource: MB }],
+      ['method number', { token: 'x', resource: MCP_RESOURCE, method: 1 }], ['tool object', { token: 'x', resource: MCP_RESOURCE, method: 'tools/call', tool: {} }],
+      ['junk token', { token: 'x', resource: MCP_RESOURCE }]],
+    getResourceMetadata: [['unknown resource', 'http://unknown.local/mcp'], ['resource with fragment', `${MCP_RESOURCE}#x`]],
   };
   const before = {
     apiKeys: await env.count('api_keys'),
@@ -626,6 +627,8 @@ test('garbage arguments to every method get the documented error, and the worker
   await env.rejected('createSession', 'invalid_request', []);
   await env.rejected('getWorkOSAuthURL', 'invalid_request', MB);
   await env.rejected('exchangeWorkOSCode', 'invalid_request', {});
+  await env.rejected('checkMcpRequest', 'invalid_request', { token: MB, resource: MCP_RESOURCE });
+  await env.rejected('getResourceMetadata', 'invalid_request', 42);
 
   assert.equal(await env.count('api_keys'), before.apiKeys, 'garbage created an API key');
   assert.equal(await env.count('sessions'), before.sessions, 'garbage opened a session');
