@@ -27,6 +27,18 @@ let serial = 0;
 /** A distinct, well-formed id of ours (`<prefix>_` + 26 lowercase base32 characters). */
 const id = (prefix) => `${prefix}_${[...(++serial).toString(32).padStart(26, '0')].map((d) => 'abcdefghijklmnopqrstuvwxyz234567'[parseInt(d, 32)]).join('')}`;
 
+function oauthRequest(idHash, createdAt, expiresAt) {
+  return env.query(`INSERT INTO oauth_requests (id_hash, client_id, client_name, redirect_uri, redirect_uri_given, code_challenge,
+      resource, scope, refresh_allowed, created_at, expires_at) VALUES (?, 'c', 'C', 'https://a.test/cb', 1, 'x', 'http://mcp.local/mcp', 'notes:read', 1, ?, ?)`,
+  idHash, createdAt, expiresAt);
+}
+
+function oauthCode(codeHash, userId, createdAt, expiresAt) {
+  return env.query(`INSERT INTO oauth_codes (code_hash, client_id, client_name, redirect_uri, redirect_uri_given, code_challenge,
+      resource, scope, refresh_allowed, user_id, created_at, expires_at) VALUES (?, 'c', 'C', 'https://a.test/cb', 1, 'x', 'http://mcp.local/mcp', 'notes:read', 1, ?, ?, ?)`,
+  codeHash, userId, createdAt, expiresAt);
+}
+
 async function cron() {
   await (await env.mf.getWorker('auth')).scheduled({ cron: '*/5 * * * *' });
 }
@@ -40,6 +52,8 @@ test('rows past their retention are pruned in bounded batches; rows still needed
     await env.query('INSERT INTO audit_events (id, at, action) VALUES (?, ?, ?)', id('aud'), now - 100 * DAY, 'test.old');
     await env.query('INSERT INTO webhook_events (id, event, source, processed_at) VALUES (?, ?, ?, ?)', `event_old_${i}`, 'user.created', 'webhook', now - 40 * DAY);
     await env.query('INSERT INTO login_flows (state_hash, return_to, created_at, expires_at) VALUES (?, ?, ?, ?)', `old_flow_${i}`, '/', now - 1000, now - 400);
+    await oauthRequest(`old_request_${i}`, now - 1000, now - 400);
+    await oauthCode(`old_code_${i}`, userId, now - 2 * DAY, now - 2 * DAY + 60);
     await env.query(
       `INSERT INTO sessions (id, user_id, refresh_hash, created_at, last_used_at, expires_at, revoked_at)
        VALUES (?, ?, 'x', ?, ?, ?, ?)`, id('ses'), userId, now - 90 * DAY, now - 60 * DAY, now + 10 * DAY, now - 31 * DAY);
@@ -50,6 +64,8 @@ test('rows past their retention are pruned in bounded batches; rows still needed
   await env.query('INSERT INTO audit_events (id, at, action) VALUES (?, ?, ?)', keep.audit, now - 89 * DAY, 'test.recent');
   await env.query('INSERT INTO webhook_events (id, event, source, processed_at) VALUES (?, ?, ?, ?)', keep.webhook, 'user.created', 'webhook', now - 34 * DAY);
   await env.query('INSERT INTO login_flows (state_hash, return_to, created_at, expires_at) VALUES (?, ?, ?, ?)', keep.flow, '/', now, now + 600);
+  await oauthRequest('live_request', now, now + 600);
+  await oauthCode('recent_code', userId, now - 3600, now - 3600 + 60);
   await env.query(
     `INSERT INTO sessions (id, user_id, refresh_hash, created_at, last_used_at, expires_at)
      VALUES (?, ?, 'x', ?, ?, ?)`, keep.endedRecently, userId, now - 60 * DAY, now - 29 * DAY, now - 29 * DAY);
@@ -59,17 +75,21 @@ test('rows past their retention are pruned in bounded batches; rows still needed
     webhook: await env.count('webhook_events', "id LIKE 'event_old_%'"),
     flows: await env.count('login_flows', "state_hash LIKE 'old_flow_%'"),
     sessions: await env.count('sessions', 'user_id = ? AND revoked_at IS NOT NULL', userId),
+    requests: await env.count('oauth_requests', "id_hash LIKE 'old_request_%'"),
+    codes: await env.count('oauth_codes', "code_hash LIKE 'old_code_%'"),
   });
-  assert.deepEqual(await counts(), { audit: 7, webhook: 7, flows: 7, sessions: 7 });
+  assert.deepEqual(await counts(), { audit: 7, webhook: 7, flows: 7, sessions: 7, requests: 7, codes: 7 });
   await cron();
   // One run deletes at most BATCH x BATCHES rows of each table.
-  assert.deepEqual(await counts(), { audit: 1, webhook: 1, flows: 1, sessions: 1 });
+  assert.deepEqual(await counts(), { audit: 1, webhook: 1, flows: 1, sessions: 1, requests: 1, codes: 1 });
   await cron();
-  assert.deepEqual(await counts(), { audit: 0, webhook: 0, flows: 0, sessions: 0 });
+  assert.deepEqual(await counts(), { audit: 0, webhook: 0, flows: 0, sessions: 0, requests: 0, codes: 0 });
 
   assert.equal(await env.count('audit_events', 'id = ?', keep.audit), 1, 'an audit row inside the audit period');
   assert.equal(await env.count('webhook_events', 'id = ?', keep.webhook), 1, 'an event id inside the de-duplication window');
   assert.equal(await env.count('login_flows', 'state_hash = ?', keep.flow), 1, 'a sign-in in progress');
+  assert.equal(await env.count('oauth_requests', "id_hash = 'live_request'"), 1, 'an authorization waiting for consent');
+  assert.equal(await env.count('oauth_codes', "code_hash = 'recent_code'"), 1, 'a code that expired within the day (replays still detected)');
   assert.equal(await env.count('sessions', 'id = ?', keep.endedRecently), 1, 'a session that ended inside the retention');
   assert.equal((await env.fetch('/auth/me', { headers: bearer(person.token) })).status, 200, 'the live session survived');
   const line = env.logs.filter((l) => l.includes('"msg":"retention"')).at(-1);
