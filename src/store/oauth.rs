@@ -11,7 +11,7 @@ use crate::domain::ids::{OrganizationId, SessionId, UserId};
 use crate::error::AppError;
 
 /// What an authorization request or code carries about the grant it leads to.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct GrantTerms {
     pub client_id: String,
     pub client_name: String,
@@ -90,12 +90,44 @@ pub fn insert_client(db: &D1Database, c: &NewClient<'_>) -> Result<D1PreparedSta
 }
 
 /// A pending authorization request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct PendingRequest {
-    #[serde(flatten)]
     pub terms: GrantTerms,
     pub state: Option<String>,
     pub expires_at: i64,
+}
+
+#[derive(Deserialize)]
+struct RequestRow {
+    client_id: String,
+    client_name: String,
+    redirect_uri: String,
+    redirect_uri_given: i64,
+    code_challenge: String,
+    resource: String,
+    scope: String,
+    refresh_allowed: i64,
+    state: Option<String>,
+    expires_at: i64,
+}
+
+impl From<RequestRow> for PendingRequest {
+    fn from(r: RequestRow) -> PendingRequest {
+        PendingRequest {
+            terms: GrantTerms {
+                client_id: r.client_id,
+                client_name: r.client_name,
+                redirect_uri: r.redirect_uri,
+                redirect_uri_given: r.redirect_uri_given,
+                code_challenge: r.code_challenge,
+                resource: r.resource,
+                scope: r.scope,
+                refresh_allowed: r.refresh_allowed,
+            },
+            state: r.state,
+            expires_at: r.expires_at,
+        }
+    }
 }
 
 const REQUEST_COLUMNS: &str =
@@ -135,7 +167,7 @@ pub async fn find_request(
     db: &D1Database,
     id_hash: &str,
 ) -> Result<Option<PendingRequest>, AppError> {
-    super::first(query!(
+    super::first_as::<RequestRow, _>(query!(
         db,
         &format!("SELECT {REQUEST_COLUMNS} FROM oauth_requests WHERE id_hash = ?1"),
         id_hash
@@ -148,7 +180,7 @@ pub async fn take_request(
     db: &D1Database,
     id_hash: &str,
 ) -> Result<Option<PendingRequest>, AppError> {
-    super::first(query!(
+    super::first_as::<RequestRow, _>(query!(
         db,
         &format!("DELETE FROM oauth_requests WHERE id_hash = ?1 RETURNING {REQUEST_COLUMNS}"),
         id_hash
@@ -188,9 +220,8 @@ pub fn insert_code(
 }
 
 /// An authorization code's row.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct CodeRow {
-    #[serde(flatten)]
     pub terms: GrantTerms,
     pub user_id: UserId,
     pub organization_id: Option<OrganizationId>,
@@ -200,8 +231,47 @@ pub struct CodeRow {
     pub session_id: Option<SessionId>,
 }
 
+#[derive(Deserialize)]
+struct CodeRecord {
+    client_id: String,
+    client_name: String,
+    redirect_uri: String,
+    redirect_uri_given: i64,
+    code_challenge: String,
+    resource: String,
+    scope: String,
+    refresh_allowed: i64,
+    user_id: UserId,
+    organization_id: Option<OrganizationId>,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+    session_id: Option<SessionId>,
+}
+
+impl From<CodeRecord> for CodeRow {
+    fn from(r: CodeRecord) -> CodeRow {
+        CodeRow {
+            terms: GrantTerms {
+                client_id: r.client_id,
+                client_name: r.client_name,
+                redirect_uri: r.redirect_uri,
+                redirect_uri_given: r.redirect_uri_given,
+                code_challenge: r.code_challenge,
+                resource: r.resource,
+                scope: r.scope,
+                refresh_allowed: r.refresh_allowed,
+            },
+            user_id: r.user_id,
+            organization_id: r.organization_id,
+            expires_at: r.expires_at,
+            consumed_at: r.consumed_at,
+            session_id: r.session_id,
+        }
+    }
+}
+
 pub async fn find_code(db: &D1Database, code_hash: &str) -> Result<Option<CodeRow>, AppError> {
-    super::first(query!(
+    super::first_as::<CodeRecord, _>(query!(
         db,
         "SELECT client_id, client_name, redirect_uri, redirect_uri_given, code_challenge, resource, scope,
                 refresh_allowed, user_id, organization_id, expires_at, consumed_at, session_id

@@ -277,6 +277,15 @@ struct Metadata {
     client_secret_expires_at: Option<Value>,
 }
 
+/// A JSON object of client metadata (its members' types are checked one by one, by name).
+fn metadata_object(body: &[u8]) -> Option<Metadata> {
+    // A struct also deserializes from an array (by position): only an object is metadata.
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    is_object
+        .then(|| serde_json::from_slice(body).ok())
+        .flatten()
+}
+
 fn bad_metadata(why: impl Into<String>) -> Refusal {
     Refusal::new(Kind::InvalidClientMetadata, why)
 }
@@ -357,14 +366,10 @@ fn response_types(m: &Metadata) -> Result<Vec<String>, Refusal> {
 /// A registration request (RFC 7591 §3.1) as JSON: checked, with defaults applied. Only what this
 /// server can honour is accepted: the authorization code grant (with refresh tokens if asked), the
 /// `code` response type, and the three authentication methods.
-pub fn registration(json: &Value) -> Result<Registration, Refusal> {
-    if !json.is_object() {
-        return Err(bad_metadata(
-            "The registration request must be a JSON object.",
-        ));
-    }
-    let m: Metadata = serde_json::from_value(json.clone())
-        .map_err(|_| bad_metadata("The registration request is not client metadata."))?;
+pub fn registration(body: &[u8]) -> Result<Registration, Refusal> {
+    let m = metadata_object(body).ok_or_else(|| {
+        bad_metadata("The registration request must be a JSON object of client metadata.")
+    })?;
     let redirect_uris = redirect_uris(&m)?;
     let grants = grant_types(&m)?;
     if let Some(other) = grants
@@ -452,15 +457,8 @@ impl Registration {
 /// preferred method this server lacks (`private_key_jwt`) is accepted as `none` when it also lists
 /// `none`.
 pub fn metadata_document(url: &str, body: &[u8]) -> Result<Client, Refusal> {
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|_| bad_metadata("The client metadata document is not JSON."))?;
-    if !json.is_object() {
-        return Err(bad_metadata(
-            "The client metadata document is not a JSON object.",
-        ));
-    }
-    let m: Metadata = serde_json::from_value(json)
-        .map_err(|_| bad_metadata("The client metadata document is malformed."))?;
+    let m = metadata_object(body)
+        .ok_or_else(|| bad_metadata("The client metadata document is not a JSON object."))?;
     if opt_string(m.client_id.as_ref(), "client_id")?.as_deref() != Some(url) {
         return Err(bad_metadata(
             "The document's `client_id` is not the URL it was fetched from.",
@@ -779,12 +777,16 @@ mod tests {
         assert!(!c.refresh);
     }
 
+    fn reg(v: serde_json::Value) -> Result<Registration, Refusal> {
+        registration(v.to_string().as_bytes())
+    }
+
     #[test]
     fn registration_applies_rfc_7591_defaults_and_refuses_what_this_server_cannot_honour() {
-        let r = registration(&json!({"redirect_uris": ["https://a.example.com/cb"]})).unwrap();
+        let r = reg(json!({"redirect_uris": ["https://a.example.com/cb"]})).unwrap();
         assert_eq!(r.auth_method, AuthMethod::ClientSecretBasic);
         assert!(!r.refresh);
-        let public = registration(&json!({"client_name": "Inspector", "redirect_uris": ["http://localhost:6274/cb"],
+        let public = reg(json!({"client_name": "Inspector", "redirect_uris": ["http://localhost:6274/cb"],
             "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
             "token_endpoint_auth_method": "none", "application_type": "native", "scope": "notes:read"}))
         .unwrap();
@@ -826,7 +828,7 @@ mod tests {
             ),
             (json!(["x"]), Kind::InvalidClientMetadata),
         ] {
-            assert_eq!(registration(&bad).map_err(|e| e.kind), Err(kind), "{bad}");
+            assert_eq!(reg(bad.clone()).map_err(|e| e.kind), Err(kind), "{bad}");
         }
     }
 
@@ -835,13 +837,13 @@ mod tests {
         let a = json!({"client_name": "A", "redirect_uris": ["http://localhost:1/cb"], "token_endpoint_auth_method": "none"});
         let b = json!({"token_endpoint_auth_method": "none", "redirect_uris": ["http://localhost:1/cb"], "client_name": "A", "logo_uri": "x"});
         assert_eq!(
-            registration(&a).unwrap().fingerprint,
-            registration(&b).unwrap().fingerprint
+            reg(a.clone()).unwrap().fingerprint,
+            reg(b.clone()).unwrap().fingerprint
         );
         let c = json!({"client_name": "A", "redirect_uris": ["http://localhost:2/cb"], "token_endpoint_auth_method": "none"});
         assert_ne!(
-            registration(&a).unwrap().fingerprint,
-            registration(&c).unwrap().fingerprint
+            reg(a.clone()).unwrap().fingerprint,
+            reg(c.clone()).unwrap().fingerprint
         );
     }
 

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::cimd;
 use crate::domain::encoding::{b64url_encode, ct_eq, sha256, sha256_hex};
@@ -288,7 +288,7 @@ pub struct RegistrationAnswer {
 /// confidential client gets a new id and a secret shown once (only its SHA-256 is stored).
 pub async fn register(
     app: &App,
-    body: &Value,
+    body: &[u8],
     ip: Option<&str>,
 ) -> Result<RegistrationAnswer, AppError> {
     limits::check(Limit::ClientRegistration, &limits::client(ip)).await?;
