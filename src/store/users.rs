@@ -143,7 +143,8 @@ pub async fn find_unlinked_by_email(
 pub(super) fn linkable_sql(u: usize, e: usize, w: usize) -> String {
     format!(
         "EXISTS (SELECT 1 FROM users WHERE id = ?{u} AND workos_id IS NULL AND email = ?{e} COLLATE NOCASE)
-         AND NOT EXISTS (SELECT 1 FROM users WHERE workos_id = ?{w})"
+         AND {}",
+        unclaimed_sql(w)
     )
 }
 
