@@ -36,7 +36,10 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export const DEFAULT_BATCH_ROWS = 100;
 export const MAX_BATCH_ROWS = 500;
-/** One batch's SQL stays under this (wrangler passes it as one argument; Linux caps one at 128 KiB). */
+/**
+ * One batch's SQL stays under this: wrangler gets it as one command-line argument (Linux caps one at
+ * 128 KiB), and D1 caps an SQL statement at 100 KB (its Limits page).
+ */
 export const MAX_BATCH_BYTES = 90_000;
 
 /** A problem with the whole export (not one row): the command stops before writing anything. */
