@@ -21,11 +21,11 @@ unit_status=$((domain_status | worker_status))
 unit_passed=$(grep -Eo '[0-9]+ passed' "$tmp/unit.log" | awk '{s+=$1} END {print s+0}')
 unit_failed=$(grep -Eo '[0-9]+ failed' "$tmp/unit.log" | awk '{s+=$1} END {print s+0}')
 
-echo "[test] end-to-end tests: the WASM build in workerd (Miniflare)"
+echo "[test] Node tests: the import script's pure parts, the stand-in, then end-to-end: the WASM build in workerd (Miniflare)"
 node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$tmp/e2e.tap" \
-  tests/fixtures/*.test.mjs tests/e2e/*.test.mjs
+  tests/unit/*.test.mjs tests/fixtures/*.test.mjs tests/e2e/*.test.mjs
 e2e_status=$?
 e2e_passed=$(awk '/^# pass /{print $3}' "$tmp/e2e.tap")
 e2e_failed=$(awk '/^# fail /{print $3}' "$tmp/e2e.tap")

@@ -1,5 +1,6 @@
 //! Pure logic of the `auth` worker: our tokens (EdDSA and HS256 JWS), PKCE and login state, cookies, return-target
-//! validation, API key format, permission matching, WorkOS webhook signatures and WorkOS payload types.
+//! validation, API key format, permission matching, WorkOS webhook signatures, WorkOS payload types and when a
+//! WorkOS user may take over an imported account.
 //!
 //! What this crate must not do: no I/O, no clock, no RNG, no `worker` / `wasm-bindgen` / `js-sys` /
 //! `web-sys`. The current time (`now`, unix seconds or ms) and random bytes are parameters, so every rule
@@ -41,6 +42,7 @@ pub mod cookie;
 pub mod device;
 pub mod encoding;
 pub mod ids;
+pub mod linking;
 pub mod login_flow;
 pub mod oauth;
 pub mod permission;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use worker::d1::D1PreparedStatement;
 
 use crate::domain::encoding::{b64url_decode, b64url_encode};
-use crate::domain::ids::{AuditId, SessionId, UserId};
+use crate::domain::ids::{AuditId, UserId};
 use crate::domain::permission::Scope;
 use crate::domain::time::format_rfc3339;
 use crate::error::{AppError, Code};
@@ -14,6 +14,7 @@ use crate::platform;
 use crate::service::identity::Identity;
 use crate::service::permissions::{self, Question};
 use crate::service::App;
+pub use crate::store::audit::When;
 use crate::store::users::UserKey;
 use crate::store::{self, audit};
 
@@ -41,20 +42,20 @@ fn event<'a>(a: &'a Audit<'a>, id: &'a AuditId, now: i64) -> audit::AuditEvent<'
 
 /// A prepared insert, for a batch that carries several audit rows (see [`commit`] for the usual case).
 pub fn stmt(app: &App, a: &Audit<'_>, now: i64) -> Result<D1PreparedStatement, AppError> {
-    let id = AuditId::generate(&platform::random()?);
-    audit::insert(&app.db, &event(a, &id, now))
+    stmt_when(app, a, When::Always, now)
 }
 
-/// A prepared insert that writes its row only if the session `session_id` exists when the batch
-/// runs (for a change that may turn out to do nothing, such as a lost race to redeem a code).
-pub fn stmt_if_session_exists(
+/// A prepared insert that lands only if `when` holds as the batch reaches it: for a change whose own
+/// statement may turn out to change nothing (a concurrent batch got there first), so the log says
+/// what happened rather than what was attempted.
+pub fn stmt_when(
     app: &App,
     a: &Audit<'_>,
+    when: When<'_>,
     now: i64,
-    session_id: &SessionId,
 ) -> Result<D1PreparedStatement, AppError> {
     let id = AuditId::generate(&platform::random()?);
-    audit::insert_if_session_exists(&app.db, &event(a, &id, now), session_id)
+    audit::insert_when(&app.db, &event(a, &id, now), when)
 }
 
 /// Writes `change` and the audit row that records it as one all-or-nothing batch; returns the

@@ -11,7 +11,7 @@
 
 use serde_json::json;
 
-use crate::domain::ids::{OrganizationId, UserId};
+use crate::domain::ids::OrganizationId;
 use crate::domain::login_flow::{self, FLOW_TTL_SECS};
 use crate::domain::return_to::ReturnTarget;
 use crate::domain::workos::{self as wos, AuthenticateResponse, AuthorizeParams};
@@ -143,11 +143,47 @@ pub async fn complete(
         .map(OrganizationId::parse)
         .transpose()
         .map_err(|_| AppError::internal("WorkOS answered with a malformed organization id"))?;
+    // Decided before the organization reads, so a deactivated account is refused without more
+    // WorkOS calls. (The decision may be stale by the time the batch runs; the batch's own guards
+    // settle races, see `user_rules::from_workos`.)
+    let user = user_write(app, &auth, client).await?;
     let org = match org_id {
         Some(org_id) => Some(organization_facts(&workos, &auth, org_id).await),
         None => None,
     };
-    write_sign_in(app, &auth, org.as_ref(), client).await
+    write_sign_in(app, &auth, user, org.as_ref(), client).await
+}
+
+/// The statements that write the signed-in person's user row: inserted with a fresh id, updated, or
+/// an imported row linked to them (see [`user_rules::from_workos`]). A deactivated account, or a
+/// deactivated imported one this would link, signs in nowhere: nothing is written.
+async fn user_write(
+    app: &App,
+    auth: &AuthenticateResponse,
+    client: &Client,
+) -> Result<user_rules::WorkosUserWrite, AppError> {
+    let now = platform::now_secs();
+    let updated_ms = auth
+        .user
+        .updated_at
+        .as_deref()
+        .and_then(time::parse_rfc3339_ms);
+    let write = user_rules::from_workos(
+        app,
+        &auth.user,
+        updated_ms,
+        Some(now),
+        &user_rules::Origin {
+            ip: client.ip.as_deref(),
+            detail: json!({ "via": "sign_in" }),
+        },
+        now,
+    )
+    .await?;
+    if let Some(stored) = &write.stored {
+        user_rules::ensure_active(stored.status)?;
+    }
+    Ok(write)
 }
 
 /// WorkOS refused the code exchange: an incomplete request (typically no PKCE verifier because the
@@ -210,35 +246,21 @@ async fn organization_facts(
     }
 }
 
-/// Writes the sign-in as one batch: the user (inserted with a fresh id, or updated), the
-/// organization and membership, the session and its audit row. Every dependent row names its user
-/// by WorkOS id inside the statement, so concurrent first sign-ins of one person (two tabs, a double
-/// click, a webhook racing the callback) all attach to the one row that is stored. The tokens are
-/// signed after the batch, from the stored row.
+/// Writes the sign-in as one batch: the user (`user`, from [`user_write`]), the organization and
+/// membership, the session and its audit row. Every dependent row names its user by WorkOS id
+/// inside the statement, so concurrent first sign-ins of one person (two tabs, a double click, a
+/// webhook racing the callback) all attach to the one row that is stored, and of racing links only
+/// the first changes anything. The tokens are signed after the batch, from the stored row.
 async fn write_sign_in(
     app: &App,
     auth: &AuthenticateResponse,
+    user: user_rules::WorkosUserWrite,
     org: Option<&OrgFacts>,
     client: &Client,
 ) -> Result<SignedIn, AppError> {
     let now = platform::now_secs();
-    if let Some(existing) = users::find_by_workos_id(&app.db, &auth.user.id).await? {
-        user_rules::ensure_active(existing.status)?;
-    }
     let owner = UserKey::Workos(&auth.user.id);
-    let updated_ms = auth
-        .user
-        .updated_at
-        .as_deref()
-        .and_then(time::parse_rfc3339_ms);
-    let mut stmts = vec![users::upsert_from_workos(
-        &app.db,
-        &UserId::generate(&platform::random()?),
-        &auth.user,
-        updated_ms,
-        Some(now),
-        now,
-    )?];
+    let mut stmts = user.statements;
     if let Some(o) = org {
         stmts.push(orgs::ensure_org(&app.db, &o.id, &o.name, now)?);
         // A status outside WorkOS's documented three is not stored (sync never blocks sign-in).

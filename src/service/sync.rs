@@ -9,12 +9,13 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::d1::D1PreparedStatement;
 
-use crate::domain::ids::{OrganizationId, UserId};
+use crate::domain::ids::OrganizationId;
 use crate::domain::time::parse_rfc3339_ms;
 use crate::domain::workos::{Event, Membership, Organization, SessionObject, User};
 use crate::error::{AppError, Code, Constraint};
 use crate::platform;
 use crate::service::audit::{self, Audit};
+use crate::service::users as user_rules;
 use crate::service::{identity, App};
 use crate::store::tombstones::{self, Object};
 use crate::store::users::UserKey;
@@ -181,7 +182,7 @@ pub async fn apply(app: &App, event: &Event, source: Source) -> Result<Outcome, 
 /// Decides what `event` does, by event family.
 async fn plan(app: &App, event: &Event, now: i64) -> Result<Plan, AppError> {
     match event.event.as_str() {
-        "user.created" | "user.updated" => upsert_user(app, &data(event)?, now).await,
+        "user.created" | "user.updated" => upsert_user(app, event, &data(event)?, now).await,
         "user.deleted" => delete_user(app, event, &data(event)?, now).await,
         "dsync.user.created" | "dsync.user.updated" | "dsync.user.deleted" => {
             directory_user(app, event, &data(event)?, now).await
@@ -229,22 +230,26 @@ fn audit_stmt(
     )
 }
 
-async fn upsert_user(app: &App, u: &User, now: i64) -> Result<Plan, AppError> {
+/// Where a user write made for `event` came from (its audit rows name the event).
+fn origin(event: &Event) -> user_rules::Origin<'static> {
+    user_rules::Origin {
+        ip: None,
+        detail: json!({ "event_id": event.id, "event": event.event }),
+    }
+}
+
+/// A user seen for the first time follows the sign-in's rule (an imported row with the same email is
+/// linked only when WorkOS says the email is verified; see `user_rules::from_workos`).
+async fn upsert_user(app: &App, event: &Event, u: &User, now: i64) -> Result<Plan, AppError> {
     let ms = u.updated_at.as_deref().and_then(parse_rfc3339_ms);
-    let existing = users::find_by_workos_id(&app.db, &u.id).await?;
-    if let (Some(stored), Some(ms)) = (existing.as_ref().and_then(|e| e.workos_updated_ms), ms) {
+    let write = user_rules::from_workos(app, u, ms, None, &origin(event), now).await?;
+    if let (Some(stored), Some(ms)) = (write.stored.as_ref().and_then(|s| s.workos_updated_ms), ms)
+    {
         if ms < stored {
             return Ok(Plan::Skip("stale"));
         }
     }
-    let id = match &existing {
-        Some(e) => e.id.clone(),
-        None => UserId::generate(&platform::random()?),
-    };
-    Ok(Plan::apply(
-        vec![users::upsert_from_workos(&app.db, &id, u, ms, None, now)?],
-        false,
-    ))
+    Ok(Plan::apply(write.statements, false))
 }
 
 /// Deactivates a user and cuts off every session and API key they hold.
@@ -480,16 +485,10 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
                 Err(f) if f.is_not_found() => return Ok(Plan::Skip("unknown_user")),
                 Err(f) => return Err(f.into()),
             };
-            let id = UserId::generate(&platform::random()?);
-            statements.push(users::upsert_from_workos(
-                &app.db,
-                &id,
-                &u,
-                u.updated_at.as_deref().and_then(parse_rfc3339_ms),
-                None,
-                now,
-            )?);
-            id
+            let ms = u.updated_at.as_deref().and_then(parse_rfc3339_ms);
+            let write = user_rules::from_workos(app, &u, ms, None, &origin(event), now).await?;
+            statements.extend(write.statements);
+            write.user_id
         }
     };
     let name = event

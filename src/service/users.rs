@@ -1,14 +1,21 @@
 //! The user rules every other service shares: whether an account may act (the one place a
-//! deactivated account is refused), and the one JSON view of a user.
+//! deactivated account is refused), which row a WorkOS user's data is written to (the one place an
+//! imported account is linked), and the one JSON view of a user.
 
 use std::ops::Deref;
 
 use serde::Serialize;
+use serde_json::json;
+use worker::d1::D1PreparedStatement;
 
 use crate::domain::account::AccountStatus;
 use crate::domain::ids::UserId;
+use crate::domain::linking::{self, Claim};
 use crate::domain::time::format_rfc3339;
+use crate::domain::workos::User as WorkosUser;
 use crate::error::{AppError, Code};
+use crate::platform;
+use crate::service::audit::{self, Audit, When};
 use crate::service::App;
 use crate::store::users::{self, User};
 
@@ -45,6 +52,99 @@ pub async fn find_active(app: &App, id: &UserId) -> Result<ActiveUser, AppError>
         .await?
         .ok_or_else(|| Code::UserNotFound.err())?
         .try_into()
+}
+
+/// Where WorkOS user data came from, for the audit rows a first write may carry.
+pub struct Origin<'a> {
+    pub ip: Option<&'a str>,
+    /// Facts that identify the occasion (`{"via":"sign_in"}`, or the event id and type).
+    pub detail: serde_json::Value,
+}
+
+/// The statements that write a WorkOS user's data, for the caller's batch.
+pub struct WorkosUserWrite {
+    pub statements: Vec<D1PreparedStatement>,
+    /// The row they write to, as far as can be known before the batch runs (a concurrent batch may
+    /// still create or link it first: statements that need the stored id name it by WorkOS id).
+    pub user_id: UserId,
+    /// The stored row they update or link, if any: its standing decides whether a sign-in goes on.
+    pub stored: Option<User>,
+}
+
+/// Decides which row WorkOS user `u` is written to, for sign-ins and events alike. The row that has
+/// their WorkOS id; else an imported row with the same email and no WorkOS id, linked only if WorkOS
+/// says the email is verified ([`linking::claim`]); else a new row. Every refused link is audited
+/// (target: the imported row, which stays as it was) and the new user gets a row of its own; the
+/// email is not unique among WorkOS users' rows, so that insert cannot collide with the imported one.
+pub async fn from_workos(
+    app: &App,
+    u: &WorkosUser,
+    updated_ms: Option<i64>,
+    login_at: Option<i64>,
+    origin: &Origin<'_>,
+    now: i64,
+) -> Result<WorkosUserWrite, AppError> {
+    let upsert = |id: &UserId| users::upsert_from_workos(&app.db, id, u, updated_ms, login_at, now);
+    if let Some(stored) = users::find_by_workos_id(&app.db, &u.id).await? {
+        return Ok(WorkosUserWrite {
+            statements: vec![upsert(&stored.id)?],
+            user_id: stored.id.clone(),
+            stored: Some(stored),
+        });
+    }
+    let new_id = UserId::generate(&platform::random()?);
+    let Some(imported) = users::find_unlinked_by_email(&app.db, &u.email).await? else {
+        return Ok(WorkosUserWrite {
+            statements: vec![upsert(&new_id)?],
+            user_id: new_id,
+            stored: None,
+        });
+    };
+    let mut detail = origin.detail.clone();
+    if let Some(d) = detail.as_object_mut() {
+        d.insert("workos_user_id".into(), json!(u.id));
+    }
+    let record = |action, detail| Audit {
+        actor: None,
+        action,
+        target_type: "user",
+        target_id: imported.id.as_str(),
+        ip: origin.ip,
+        detail: Some(detail),
+    };
+    match linking::claim(u) {
+        Claim::Link => {
+            let when = When::Linkable {
+                user: &imported.id,
+                email: &u.email,
+                workos_id: &u.id,
+            };
+            Ok(WorkosUserWrite {
+                statements: vec![
+                    audit::stmt_when(app, &record("user.linked", detail), when, now)?,
+                    users::link_to_workos(&app.db, &imported.id, &u.email, &u.id, now)?,
+                    upsert(&new_id)?,
+                ],
+                user_id: imported.id.clone(),
+                stored: Some(imported),
+            })
+        }
+        Claim::Refuse(why) => {
+            if let Some(d) = detail.as_object_mut() {
+                d.insert("reason".into(), json!(why.as_str()));
+            }
+            // Recorded once, by the batch that writes this WorkOS user's first row.
+            let when = When::WorkosIdUnclaimed(&u.id);
+            Ok(WorkosUserWrite {
+                statements: vec![
+                    audit::stmt_when(app, &record("user.link_refused", detail), when, now)?,
+                    upsert(&new_id)?,
+                ],
+                user_id: new_id,
+                stored: None,
+            })
+        }
+    }
 }
 
 /// The JSON view of a user given to the user themselves and to sibling workers.

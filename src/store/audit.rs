@@ -2,11 +2,11 @@
 //! JSON chosen by the caller and must never contain a secret, token, code or key.
 
 use worker::d1::{D1Database, D1PreparedStatement};
-use worker::query;
+use worker::wasm_bindgen::JsValue;
 
-use crate::domain::ids::{AuditId, SessionId};
+use crate::domain::ids::{AuditId, SessionId, UserId};
 use crate::error::AppError;
-use crate::store::users::UserKey;
+use crate::store::users::{self, UserKey};
 
 pub struct AuditEvent<'a> {
     pub id: &'a AuditId,
@@ -19,53 +19,69 @@ pub struct AuditEvent<'a> {
     pub detail: Option<&'a serde_json::Value>,
 }
 
-pub fn insert(db: &D1Database, e: &AuditEvent<'_>) -> Result<D1PreparedStatement, AppError> {
-    insert_where(db, e, None)
+/// When an audit row is written: always, or only if a condition holds at the moment the batch
+/// reaches the row (the same condition the change it records depends on), so that no row records
+/// what did not happen.
+#[derive(Clone, Copy)]
+pub enum When<'a> {
+    Always,
+    /// The session exists (a batch that opens it may have lost a race, e.g. to redeem a code).
+    SessionExists(&'a SessionId),
+    /// `users::link_to_workos` with these values would link now: put the row right before it.
+    Linkable {
+        user: &'a UserId,
+        email: &'a str,
+        workos_id: &'a str,
+    },
+    /// No user has this WorkOS id yet: put the row before the statement that writes the first one.
+    WorkosIdUnclaimed(&'a str),
 }
 
-/// An audit row written only if the session `session_id` exists when the statement runs: for a
-/// batch whose change may turn out to do nothing (a lost race), so that no row records what did
-/// not happen.
-pub fn insert_if_session_exists(
+pub fn insert_when(
     db: &D1Database,
     e: &AuditEvent<'_>,
-    session_id: &SessionId,
+    when: When<'_>,
 ) -> Result<D1PreparedStatement, AppError> {
-    insert_where(db, e, Some(session_id))
-}
-
-fn insert_where(
-    db: &D1Database,
-    e: &AuditEvent<'_>,
-    session_exists: Option<&SessionId>,
-) -> Result<D1PreparedStatement, AppError> {
-    let detail = e.detail.map(|d| d.to_string());
+    let text = |v: Option<&str>| v.map_or(JsValue::NULL, JsValue::from);
     let (actor_sql, actor) = match e.actor {
         Some(a) => (a.sql(3), Some(a.value())),
         None => ("?3".to_owned(), None),
     };
-    // ?9 is bound either way (D1 refuses unused parameters): NULL means no condition.
-    let condition = if session_exists.is_some() {
-        "WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?9)"
-    } else {
-        "WHERE ?9 IS NULL"
+    let mut params = vec![
+        JsValue::from(e.id.as_str()),
+        secs(e.at),
+        text(actor),
+        JsValue::from(e.action),
+        JsValue::from(e.target_type),
+        JsValue::from(e.target_id),
+        text(e.ip_address),
+        text(e.detail.map(|d| d.to_string()).as_deref()),
+    ];
+    // D1 refuses more bound values than the statement has parameters: each condition adds its own.
+    let condition = match when {
+        When::Always => "1".to_owned(),
+        When::SessionExists(id) => {
+            params.push(JsValue::from(id.as_str()));
+            "EXISTS (SELECT 1 FROM sessions WHERE id = ?9)".to_owned()
+        }
+        When::Linkable {
+            user,
+            email,
+            workos_id,
+        } => {
+            params.extend([user.as_str(), email, workos_id].map(JsValue::from));
+            users::linkable_sql(9, 10, 11)
+        }
+        When::WorkosIdUnclaimed(workos_id) => {
+            params.push(JsValue::from(workos_id));
+            users::unclaimed_sql(9)
+        }
     };
-    Ok(query!(
-        db,
-        &format!(
-            "INSERT INTO audit_events (id, at, actor_user_id, action, target_type, target_id, ip_address, detail)
-             SELECT ?1, ?2, {actor_sql}, ?4, ?5, ?6, ?7, ?8 {condition}"
-        ),
-        e.id.as_str(),
-        e.at,
-        actor,
-        e.action,
-        e.target_type,
-        e.target_id,
-        e.ip_address,
-        detail,
-        session_exists.map(SessionId::as_str)
-    )?)
+    let sql = format!(
+        "INSERT INTO audit_events (id, at, actor_user_id, action, target_type, target_id, ip_address, detail)
+         SELECT ?1, ?2, {actor_sql}, ?4, ?5, ?6, ?7, ?8 WHERE {condition}"
+    );
+    Ok(db.prepare(sql).bind(&params)?)
 }
 
 /// One audit row as read back.
@@ -94,8 +110,13 @@ pub struct AuditFilter<'a> {
     pub limit: i64,
 }
 
+/// Unix seconds as D1 takes numbers (f64, exact to 2^53; an i64 would cross as a BigInt D1 refuses).
+#[allow(clippy::cast_precision_loss)]
+fn secs(t: i64) -> JsValue {
+    JsValue::from_f64(t as f64)
+}
+
 pub async fn list(db: &D1Database, f: &AuditFilter<'_>) -> Result<Vec<AuditRow>, AppError> {
-    use worker::wasm_bindgen::JsValue;
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<JsValue> = Vec::new();
     let mut param = |value: JsValue| {
@@ -110,9 +131,6 @@ pub async fn list(db: &D1Database, f: &AuditFilter<'_>) -> Result<Vec<AuditRow>,
         let n = param(action.into());
         conditions.push(format!("action = ?{n}"));
     }
-    // Unix seconds fit an f64 exactly (D1 takes numbers as f64).
-    #[allow(clippy::cast_precision_loss)]
-    let secs = |t: i64| JsValue::from_f64(t as f64);
     if let Some(from) = f.from {
         let n = param(secs(from));
         conditions.push(format!("at >= ?{n}"));

@@ -1,5 +1,6 @@
 //! The `users` table: our id, the WorkOS id, WorkOS-owned profile fields and local fields (role,
-//! is_active). WorkOS-owned fields are only ever written from WorkOS data.
+//! is_active). WorkOS-owned fields are only ever written from WorkOS data. Rows imported from another
+//! system (scripts/import-better-auth.mjs) have no WorkOS id until [`link_to_workos`].
 
 use serde::Deserialize;
 use worker::d1::{D1Database, D1PreparedStatement};
@@ -117,6 +118,63 @@ pub async fn find_by_email(db: &D1Database, email: &str) -> Result<Option<User>,
         email
     )?)
     .await
+}
+
+/// The imported user (no `workos_id` yet) with this email, compared ASCII case-insensitively (SQLite's
+/// NOCASE, as 0003's index and 0006's unique index compare it). 0006 allows at most one.
+pub async fn find_unlinked_by_email(
+    db: &D1Database,
+    email: &str,
+) -> Result<Option<User>, AppError> {
+    super::first_as::<Row, _>(query!(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM users WHERE email = ?1 COLLATE NOCASE AND workos_id IS NULL"
+        ),
+        email
+    )?)
+    .await
+}
+
+/// SQL that holds while user `?u` may be linked to WorkOS user `?w` whose email is `?e`: the row still
+/// has no WorkOS id and has that email, and no row holds `?w` yet (one WorkOS user, one row). The
+/// link and its audit row test this same predicate, one right after the other in one batch, so the
+/// audit row exists exactly when the link happened, and of racing batches only the first links.
+pub(super) fn linkable_sql(u: usize, e: usize, w: usize) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM users WHERE id = ?{u} AND workos_id IS NULL AND email = ?{e} COLLATE NOCASE)
+         AND {}",
+        unclaimed_sql(w)
+    )
+}
+
+/// SQL that holds while no row has WorkOS id `?w`, i.e. before that WorkOS user's first write.
+pub(super) fn unclaimed_sql(w: usize) -> String {
+    format!("NOT EXISTS (SELECT 1 FROM users WHERE workos_id = ?{w})")
+}
+
+/// Links an imported user to a WorkOS user (see [`linkable_sql`]; it changes nothing when the
+/// predicate no longer holds). Put it before [`upsert_from_workos`] in the same batch: the upsert
+/// then finds the linked row by `workos_id` and refreshes its WorkOS-owned fields, keeping our id,
+/// role, standing and everything that refers to the id.
+pub fn link_to_workos(
+    db: &D1Database,
+    id: &UserId,
+    email: &str,
+    workos_id: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    Ok(query!(
+        db,
+        &format!(
+            "UPDATE users SET workos_id = ?3, updated_at = ?4 WHERE id = ?1 AND {}",
+            linkable_sql(1, 2, 3)
+        ),
+        id.as_str(),
+        email,
+        workos_id,
+        now
+    )?)
 }
 
 /// Inserts the user or refreshes the WorkOS-owned fields of an existing one (matched on workos_id);

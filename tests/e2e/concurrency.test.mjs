@@ -2,7 +2,7 @@
 // them into an organization), a thousand token validations at once, and forty refreshes at once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEnv, jsonLogin, bearer, CookieJar } from './harness.mjs';
+import { startEnv, jsonLogin, bearer, upToCallback } from './harness.mjs';
 import { readJson, seedId } from './helpers.mjs';
 
 const ACME = seedId('org', 'ACME');
@@ -28,15 +28,6 @@ before(async () => {
 });
 after(async () => env?.close());
 
-/** Takes a sign-in up to the moment the browser comes back with the code; returns the callback request. */
-async function upToCallback(login) {
-  const jar = new CookieJar();
-  env.standin.nextLogin(login);
-  const start = jar.store(await env.fetch('/login'));
-  const atWorkos = await fetch(start.headers.get('location'), { redirect: 'manual' });
-  return { url: atWorkos.headers.get('location'), cookie: jar.header() };
-}
-
 test('40 sign-ins at once, several people signing in for the first time, all succeed with one user row each', async () => {
   const people = ['first-a@example.test', 'first-b@example.test', 'first-c@example.test'];
   // Two of them are members of an organization they sign in to: their first sign-in writes the user,
@@ -56,7 +47,7 @@ test('40 sign-ins at once, several people signing in for the first time, all suc
   // Each sign-in up to its callback one after another (the stand-in's login queue is first in, first
   // out), then all 40 callbacks at the same moment: that is where first sign-ins race each other.
   const callbacks = [];
-  for (const login of logins) callbacks.push(await upToCallback(login));
+  for (const login of logins) callbacks.push(await upToCallback(env, login));
   // WorkOS answers all 40 code exchanges at the same moment, then the 30 membership reads of the
   // organization sign-ins: every sign-in reaches its writes together with the others of its kind.
   env.standin.holdTogether('/user_management/organization_memberships', 30);

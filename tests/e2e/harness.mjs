@@ -178,15 +178,25 @@ export function assertNoSecretsLogged(logs, secrets = []) {
   assert.deepEqual(leaks, [], 'a log line carries a token, key or secret');
 }
 
+/** The `database_id` of the `DB` database in wrangler.toml: what wrangler's local D1 is keyed by. */
+export function wranglerDatabaseId() {
+  const toml = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8');
+  const id = /\[\[d1_databases\]\][^[]*?database_id\s*=\s*"([^"]+)"/.exec(toml)?.[1];
+  if (!id) throw new Error('wrangler.toml: no database_id in [[d1_databases]]');
+  return id;
+}
+
 /**
  * Starts the stand-in and a Miniflare instance with: `auth` (the build, its bindings overridden by
  * `vars`), `gateway` and `mcp` (examples/, bound to auth as AUTH_SERVICE), `variants` (host → binding
  * overrides: one more auth instance per host, see authVariant; an override `DB` names its D1 database
  * instead), plus `extraWorkers` (a list, or a function of the stand-in returning one). Every auth
  * instance gets the rate limiters of wrangler.toml with 1000 times their limits, except those set
- * exactly in `ratelimits` ({ NAME: { limit, period } }).
+ * exactly in `ratelimits` ({ NAME: { limit, period } }). With `persistTo` (what was given to
+ * `wrangler ... --local --persist-to`), `auth`'s D1 is the local database wrangler keeps there, as
+ * wrangler left it (migrated by wrangler, not here); otherwise a fresh in-memory one, migrated here.
  */
-export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [], ratelimits = {}, outbound } = {}) {
+export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [], ratelimits = {}, outbound, persistTo } = {}) {
   const standin = await startStandin({ seed: true, ...standinOptions });
   const logs = [];
   const capture = (stream) => {
@@ -201,7 +211,7 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
         name: 'auth',
         ...workerModules,
         scriptPath: path.join(ROOT, 'build/index.js'),
-        d1Databases: { DB: 'auth-e2e' },
+        d1Databases: { DB: persistTo ? wranglerDatabaseId() : 'auth-e2e' },
         bindings: authBindings(standin, vars),
         ratelimits: rateLimits(1000, ratelimits),
         ...(outbound ? { outboundService: outboundVia(outbound) } : {}),
@@ -232,6 +242,8 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
         authVariant(`auth-${host.replace(/\W/g, '-')}`, host, authBindings(standin, overrides), DB, outboundVia(outbound))),
       ...(typeof extraWorkers === 'function' ? extraWorkers(standin) : extraWorkers),
     ],
+    // wrangler keeps local D1 under <persist-to>/v3/d1 (its executeLocally), keyed by database_id.
+    ...(persistTo ? { d1Persist: path.join(persistTo, 'v3', 'd1') } : {}),
     handleRuntimeStdio(stdout, stderr) {
       capture(stdout);
       capture(stderr);
@@ -239,7 +251,7 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
   });
   await mf.ready;
   const db = await mf.getD1Database('DB', 'auth');
-  await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  if (!persistTo) await db.batch(migrationStatements().map((s) => db.prepare(s)));
 
   const env = {
     mf,
@@ -357,6 +369,18 @@ export async function browserLogin(env, jar, { returnTo = '/', login = {} } = {}
   const back = atWorkos.headers.get('location');
   if (!back || !back.startsWith(ORIGIN)) throw new Error(`stand-in answered ${atWorkos.status} ${back}`);
   return jar.store(await env.fetch(back, { headers: { cookie: jar.header() } }));
+}
+
+/**
+ * Takes a sign-in up to the moment the browser comes back with the code: returns the callback
+ * request {url, cookie}, to be sent later (e.g. several at once, so first sign-ins race).
+ */
+export async function upToCallback(env, login) {
+  const jar = new CookieJar();
+  env.standin.nextLogin(login);
+  const start = jar.store(await env.fetch('/login'));
+  const atWorkos = await fetch(start.headers.get('location'), { redirect: 'manual' });
+  return { url: atWorkos.headers.get('location'), cookie: jar.header() };
 }
 
 /** Signs in through the JSON flow and returns {token, refreshToken, user}. */

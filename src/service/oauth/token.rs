@@ -20,7 +20,7 @@ use crate::domain::oauth::scope::Scopes;
 use crate::domain::pkce;
 use crate::error::{AppError, Code};
 use crate::platform;
-use crate::service::audit::{self, Audit};
+use crate::service::audit::{self, Audit, When};
 use crate::service::identity;
 use crate::service::sessions::{self, GrantClaims, RefreshFor, Subject, TokenPair};
 use crate::service::users;
@@ -160,7 +160,7 @@ async fn redeem_code(
             expires_at,
         },
     )?;
-    let record = audit::stmt_if_session_exists(
+    let record = audit::stmt_when(
         app,
         &Audit {
             actor: Some(UserKey::Id(&row.user_id)),
@@ -172,8 +172,8 @@ async fn redeem_code(
                 json!({ "via": "oauth", "client_id": client_id, "resource": row.terms.resource, "scope": scope_text }),
             ),
         },
+        When::SessionExists(&session_id),
         now,
-        &session_id,
     )?;
     let counts = store::batch(&app.db, vec![consume, open, record]).await?;
     if counts.first().copied() != Some(1) {
