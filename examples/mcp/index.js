@@ -70,21 +70,41 @@ function challenge(status, prmUrl, { error, errorDescription, scope } = {}) {
   );
 }
 
-/** What each JSON-RPC request in the body asks: `[method, tool]` pairs (2026-07-28 clients also send them as headers). */
+/** A header value in the transport's `=?base64?…?=` form (used for names that are not plain ASCII), decoded. */
+function decodeHeaderValue(v) {
+  const m = v === undefined ? null : /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(v);
+  if (!m) return v;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(atob(m[1]), (c) => c.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What each JSON-RPC message of the body asks: `[method, tool]` pairs, read from the body itself (what
+ * the MCP SDK will run). A 2026-07-28 client also sends them as `Mcp-Method` / `Mcp-Name` headers:
+ * those must say the same as the body, or the request is refused (`null`), so a header can never
+ * describe a cheaper call than the one that runs. A body with no request in it (a response to the
+ * server, a notification batch, junk) asks nothing beyond a valid token.
+ */
 async function asked(request) {
-  const headerMethod = request.headers.get('mcp-method');
-  if (headerMethod) return [[headerMethod, request.headers.get('mcp-name') ?? undefined]];
   if (request.method !== 'POST') return [[undefined, undefined]];
   let body;
   try {
     body = await request.clone().json();
   } catch {
-    return [[undefined, undefined]];
+    body = undefined;
   }
-  const messages = Array.isArray(body) ? body : [body];
-  return messages
-    .filter((m) => m && typeof m.method === 'string')
-    .map((m) => [m.method, m.method === 'tools/call' && typeof m.params?.name === 'string' ? m.params.name : undefined]);
+  const messages = (Array.isArray(body) ? body : [body]).filter((m) => m && typeof m.method === 'string');
+  const pairs = messages.map((m) => [m.method, m.method === 'tools/call' && typeof m.params?.name === 'string' ? m.params.name : undefined]);
+  const headerMethod = request.headers.get('mcp-method');
+  if (headerMethod !== null) {
+    const headerTool = decodeHeaderValue(request.headers.get('mcp-name') ?? undefined);
+    const agrees = pairs.length === 1 && pairs[0][0] === headerMethod && (pairs[0][1] === undefined || pairs[0][1] === headerTool);
+    if (!agrees) return null;
+  }
+  return pairs.length ? pairs : [[undefined, undefined]];
 }
 
 export default {
@@ -116,8 +136,9 @@ export default {
       return challenge(401, prmUrl, { scope: scopes.join(' ') });
     }
     const token = m[1];
+    const questions = await asked(request);
     let decision;
-    for (const [method, tool] of await asked(request)) {
+    for (const [method, tool] of questions ?? [[undefined, undefined]]) {
       decision = await env.AUTH_SERVICE.checkMcpRequest({ token, resource: env.MCP_RESOURCE, method, tool });
       if (!decision.allowed) {
         return challenge(decision.status, prmUrl, {
@@ -126,6 +147,9 @@ export default {
           scope: decision.requiredScope,
         });
       }
+    }
+    if (questions === null) {
+      return json({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Mcp-Method / Mcp-Name do not match the request body' } }, 400, CORS);
     }
     const authInfo = {
       clientId: decision.clientId,

@@ -308,6 +308,11 @@ fn grant_claims<'s>(
                 Some(asked) => {
                     let granted = Scopes::parse(g.scope)
                         .map_err(|_| AppError::internal("stored grant scope does not parse"))?;
+                    if asked.is_empty() {
+                        return Err(Code::InvalidScope.with(
+                            "The refresh asks for no scope of this grant (only `offline_access`).",
+                        ));
+                    }
                     if !asked.within(granted.as_slice()) {
                         return Err(Code::InvalidScope
                             .with("A refresh may narrow the grant's scope, never widen it."));

@@ -518,9 +518,12 @@ for (const revision of REVISIONS) {
         assert.equal(jwtPart(t.body.access_token, 1).client_id, url);
         await c.tokens(ada);
         assert.equal(fetched.get(url), 1, 'the document was cached (max-age=300)');
-        const other = await c.authorizeRequest({ redirect_uri: 'http://127.0.0.1:43112/callback' });
+        const other = await c.authorizeRequest({ redirect_uri: 'http://127.0.0.1:43111/other' });
         assert.equal(other.status, 400, 'a redirect URI the document does not list');
         assert.equal(other.headers.get('location'), null);
+        const port = await c.authorizeRequest({ redirect_uri: 'http://127.0.0.1:51234/callback' });
+        assert.equal(port.status, 302, 'a loopback redirect URI on another port (RFC 8252 §7.3)');
+        assert.match(port.headers.get('location'), /^\/oauth\/consent\?/);
       });
 
       test('refuses bad metadata documents and their URLs before any redirect', async () => {

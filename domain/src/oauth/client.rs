@@ -84,15 +84,17 @@ impl Client {
         !self.redirect_uris.is_empty() && self.redirect_uris.iter().all(|u| is_loopback_redirect(u))
     }
 
-    /// The registered redirect URI equal to `presented`, or the only one when none is presented
-    /// (OAuth 2.1 §4.1.1 allows omitting it then).
-    pub fn redirect_uri_for(&self, presented: Option<&str>) -> Option<&str> {
+    /// The redirect URI a request may use: `presented` when it equals a registered one exactly, or
+    /// differs from a registered loopback one in its port only (OAuth 2.1 §8.4.2, RFC 8252 §7.3:
+    /// native apps listen on whatever port is free); the only registered one when none is
+    /// presented (OAuth 2.1 §4.1.1 allows omitting it then).
+    pub fn redirect_uri_for<'a>(&'a self, presented: Option<&'a str>) -> Option<&'a str> {
         match presented {
             Some(p) => self
                 .redirect_uris
                 .iter()
-                .find(|u| *u == p)
-                .map(String::as_str),
+                .find(|u| *u == p || same_loopback_but_port(u, p))
+                .map(|_| p),
             None => match self.redirect_uris.as_slice() {
                 [only] => Some(only.as_str()),
                 _ => None,
@@ -137,6 +139,21 @@ fn is_loopback_host(url: &Url) -> bool {
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     }
+}
+
+/// Both are `http` loopback URIs that differ in their port at most (everything else, including the
+/// host's spelling, the path and the query, is compared exactly).
+fn same_loopback_but_port(registered: &str, presented: &str) -> bool {
+    let (Ok(mut r), Ok(mut p)) = (Url::parse(registered), Url::parse(presented)) else {
+        return false;
+    };
+    if r.scheme() != "http" || !is_loopback_host(&r) || !is_loopback_host(&p) {
+        return false;
+    }
+    if r.set_port(None).is_err() || p.set_port(None).is_err() {
+        return false;
+    }
+    r.as_str() == p.as_str() && !presented.contains(['#', '\\'])
 }
 
 /// `http` on a loopback host.
@@ -209,8 +226,12 @@ pub fn check_metadata_document_url(client_id: &str) -> Result<Url, &'static str>
         return Err("must not have `.` or `..` path segments");
     }
     match url.host() {
+        // A trailing dot names the same host as without it: refused, so the host lists of the
+        // trust policy (and anything else keyed by host) see one spelling only.
+        Some(Host::Domain(d)) if d.ends_with('.') => {
+            return Err("must not end its host name with a dot");
+        }
         Some(Host::Domain(d)) => {
-            let d = d.trim_end_matches('.');
             if d == "localhost" || d.ends_with(".localhost") || !d.contains('.') {
                 return Err("must be on a public host name");
             }
@@ -251,6 +272,8 @@ impl HostList {
     }
 
     pub fn matches(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = host.as_str();
         self.0.iter().any(|p| match p.strip_prefix("*.") {
             Some(domain) => host
                 .strip_suffix(domain)
@@ -705,6 +728,35 @@ mod tests {
     }
 
     #[test]
+    fn a_loopback_redirect_may_come_back_on_any_port_and_nothing_else_may_differ() {
+        let c = client(&[
+            "http://127.0.0.1:8976/callback",
+            "http://localhost/cb",
+            "https://app.example.com:8443/cb",
+        ]);
+        for ok in [
+            "http://127.0.0.1:8976/callback",
+            "http://127.0.0.1:50123/callback",
+            "http://127.0.0.1/callback",
+            "http://localhost:6274/cb",
+        ] {
+            assert_eq!(c.redirect_uri_for(Some(ok)), Some(ok), "{ok}");
+        }
+        for bad in [
+            "http://127.0.0.1:50123/callback/",
+            "http://127.0.0.1:50123/callback?x=1",
+            "http://localhost:50123/callback",
+            "http://127.0.0.2:50123/callback",
+            "https://127.0.0.1:50123/callback",
+            "https://app.example.com:9443/cb",
+            "https://app.example.com/cb",
+            "http://127.0.0.1:50123/callback#f",
+        ] {
+            assert_eq!(c.redirect_uri_for(Some(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn metadata_document_urls_follow_draft_00_section_3_and_stay_off_internal_hosts() {
         assert!(check_metadata_document_url("https://app.example.com/oauth/client.json").is_ok());
         assert!(check_metadata_document_url("https://app.example.com:8443/c").is_ok());
@@ -727,6 +779,7 @@ mod tests {
             "https://APP.example.com/client.json",
             "https://app.example.com:443/client.json",
             "https://app.example.com/cli ent.json",
+            "https://app.example.com./client.json",
         ] {
             assert!(check_metadata_document_url(bad).is_err(), "{bad}");
         }
@@ -901,6 +954,8 @@ mod tests {
         assert!(!l.matches("example.com"));
         assert!(!l.matches("evilexample.com"));
         assert!(!l.matches("claude.ai.evil.com"));
+        assert!(l.matches("claude.ai."), "a trailing dot is the same host");
+        assert!(l.matches("App.Example.com"));
         for bad in [
             "*",
             "*.com.",

@@ -58,8 +58,35 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// No control characters (C0, DEL, C1): what a value that is shown on a page or written to a log
-/// must hold.
+/// No control characters (C0, DEL, C1) and no invisible formatting characters (zero-width ones,
+/// bidirectional overrides and isolates, the byte-order mark): what a value shown on a page (a
+/// client's name on the consent page) or written to a log must hold, so it reads as it is.
 pub(crate) fn is_printable(s: &str) -> bool {
-    !s.chars().any(char::is_control)
+    !s.chars().any(|c| c.is_control() || is_invisible_format(c))
+}
+
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_printable;
+
+    #[test]
+    fn printable_refuses_control_and_invisible_formatting_characters() {
+        assert!(is_printable("Claude Desktop — für alle"));
+        for bad in [
+            "a\u{7}b",
+            "Claude\u{200B}",
+            "\u{202E}moc.ia",
+            "x\u{2066}y",
+            "\u{FEFF}name",
+            "tab\there",
+        ] {
+            assert!(!is_printable(bad), "{bad:?}");
+        }
+    }
 }

@@ -93,7 +93,8 @@ impl std::fmt::Display for Scopes {
 }
 
 /// The scopes an authorization request is granted: those asked for, each within what the resource
-/// offers (`invalid_scope` otherwise), or everything it offers when `scope` is omitted.
+/// offers (`invalid_scope` otherwise), or everything it offers when `scope` is omitted. A `scope`
+/// that names nothing of the resource (only `offline_access`) is `invalid_scope`.
 pub fn requested(raw: Option<&str>, offered: &[Scope]) -> Result<Scopes, Refusal> {
     let Some(raw) = raw else {
         return Ok(Scopes::from_vec(offered.to_vec()));
@@ -110,7 +111,11 @@ pub fn requested(raw: Option<&str>, offered: &[Scope]) -> Result<Scopes, Refusal
         ));
     }
     if asked.is_empty() {
-        return Ok(Scopes::from_vec(offered.to_vec()));
+        // Only `offline_access`: asking for nothing of the resource is not asking for all of it.
+        return Err(Refusal::new(
+            Kind::InvalidScope,
+            "The request asks for no scope of this resource (only `offline_access`).",
+        ));
     }
     Ok(asked)
 }
@@ -158,10 +163,14 @@ mod tests {
             "notes:read notes:write files:*"
         );
         assert_eq!(
-            requested(Some("offline_access"), &offered)
+            requested(Some("offline_access"), &offered).map_err(|e| e.kind),
+            Err(Kind::InvalidScope)
+        );
+        assert_eq!(
+            requested(Some("notes:read offline_access"), &offered)
                 .unwrap()
                 .to_string(),
-            "notes:read notes:write files:*"
+            "notes:read"
         );
         assert_eq!(
             requested(Some("notes:*"), &offered).map_err(|e| e.kind),

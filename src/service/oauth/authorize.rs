@@ -47,10 +47,14 @@ pub async fn start(app: &App, params: &Params) -> Result<Next, AppError> {
         .await
         .map_err(Unusable::at_authorization)?;
     let redirect = rules::redirect_uri(params, &client)?;
-    // From here on, the client hears about what is wrong with its request.
+    // From here on, a client that is vouched for hears about what is wrong with its request. Any
+    // other one (a metadata document or a registration anyone can make, naming any redirect URI)
+    // is shown the error instead: redirecting it without the person's interaction would make
+    // this origin an open redirector (RFC 9700 §4.11.2).
     let state = params.get("state");
     let request = match rules::check(params, redirect.clone(), &app.cfg.oauth.resources) {
         Ok(r) => r,
+        Err(refusal) if !clients::is_vouched_for(app, &client) => return Err(refusal.into()),
         Err(refusal) => {
             let e = AppError::from(refusal);
             let state = state
@@ -136,6 +140,7 @@ pub async fn consent(app: &App, who: &Identity, request_id: &str) -> Result<Cons
     let session = signed_in_session(who)?;
     let pending = pending(app, request_id).await?;
     let terms = &pending.terms;
+    clients::ensure_not_blocked(app, &terms.client_id)?;
     let client = clients::find(app, &terms.client_id).await.ok();
     let resource = app.cfg.oauth.resource(&terms.resource);
     Ok(ConsentView {
@@ -214,6 +219,7 @@ pub async fn decide(
         .filter(|p| p.expires_at > now)
         .ok_or_else(unknown_request)?;
     let terms = &pending.terms;
+    clients::ensure_not_blocked(app, &terms.client_id)?;
     let state = pending.state.as_deref();
     let actor = Some(UserKey::Id(&who.user_id));
     if !approve {

@@ -100,16 +100,31 @@ fn registered_client(row: RegisteredRow) -> Option<Client> {
     })
 }
 
+/// Is this a metadata-document client on a host the operator blocked (`OAUTH_CIMD_BLOCKED_HOSTS`)?
+fn is_blocked(app: &App, client_id: &str) -> bool {
+    is_metadata_document_id(client_id)
+        && worker::Url::parse(client_id)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| app.cfg.oauth.blocked_hosts.matches(h)))
+            .unwrap_or(false)
+}
+
+const BLOCKED: &str = "is on a host this server does not accept clients from";
+
+/// Refuses a client whose host was blocked after its request or grant began (consent, decisions).
+pub fn ensure_not_blocked(app: &App, client_id: &str) -> Result<(), AppError> {
+    if is_blocked(app, client_id) {
+        return Err(Unusable::Document(BLOCKED.to_owned()).at_authorization());
+    }
+    Ok(())
+}
+
 /// A metadata document: from this isolate's cache, or fetched, checked and cached for as long as
 /// its `Cache-Control` allows (errors and invalid documents are never cached, draft-00 §4.4).
 async fn metadata_document(app: &App, client_id: &str) -> Result<Client, Unusable> {
-    let url =
-        check_metadata_document_url(client_id).map_err(|why| Unusable::Document(why.to_owned()))?;
-    let host = url.host_str().unwrap_or_default();
-    if app.cfg.oauth.blocked_hosts.matches(host) {
-        return Err(Unusable::Document(
-            "is on a host this server does not accept clients from".to_owned(),
-        ));
+    check_metadata_document_url(client_id).map_err(|why| Unusable::Document(why.to_owned()))?;
+    if is_blocked(app, client_id) {
+        return Err(Unusable::Document(BLOCKED.to_owned()));
     }
     let now = platform::now_secs();
     if let Some(c) = DOCUMENTS.with(|d| {
@@ -244,6 +259,10 @@ pub async fn authenticate(app: &App, presented: &Presented) -> Result<Authentica
                 .and_then(crate::domain::encoding::hex_decode_array::<32>);
             (method, hash, None)
         } else if oauth.metadata_documents && check_metadata_document_url(client_id).is_ok() {
+            // Blocked after it got a grant: its refreshes and codes stop too.
+            if is_blocked(app, client_id) {
+                return Err(client_auth_failed("metadata_document_host_blocked"));
+            }
             (AuthMethod::None, None, None)
         } else {
             return Err(client_auth_failed("unknown_client"));
