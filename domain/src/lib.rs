@@ -1,5 +1,5 @@
 //! Pure logic of the `auth` worker: our tokens (EdDSA and HS256 JWS), PKCE and login state, cookies, return-target
-//! validation, API key format, permission matching, WorkOS webhook signatures and WorkOS payload types.
+//! validation, what browsers are owed (CORS, a page or JSON), API key format, permission matching, WorkOS webhook signatures and WorkOS payload types.
 //!
 //! What this crate must not do: no I/O, no clock, no RNG, no `worker` / `wasm-bindgen` / `js-sys` /
 //! `web-sys`. The current time (`now`, unix seconds or ms) and random bytes are parameters, so every rule
@@ -36,6 +36,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod browser;
 pub mod client_ip;
 pub mod cookie;
 pub mod device;
