@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: native unit tests (the domain crate and the worker's pure parts), then the end-to-end suites that
-# run the built worker (build/) in workerd through Miniflare, then one summary line.
+# run the built worker (build/) in workerd through Miniflare (browser.test.mjs among them drives Debian's
+# Chromium through playwright-core), then one summary line.
 # Expects scripts/setup.sh and scripts/build.sh to have run (npm test does both first).
 set -uo pipefail
 cd "$(dirname "$0")/.."

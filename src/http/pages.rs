@@ -25,7 +25,7 @@ pub async fn home(c: &Call) -> Result<Response, AppError> {
             format!(
                 "<h1>Signed in</h1><p id=\"who\">{name} &lt;{email}&gt;</p>\
                  <dl><dt>User id</dt><dd id=\"user-id\">{uid}</dd><dt>Role</dt><dd>{role}</dd>\
-                 <dt>Organization</dt><dd>{org}</dd><dt>Session</dt><dd>{sid}</dd></dl>\
+                 <dt>Organization</dt><dd>{org}</dd><dt>Session</dt><dd id=\"session-id\">{sid}</dd></dl>\
                  <p><a id=\"sign-out\" href=\"/auth/logout\">Sign out</a></p>",
                 name = escape(u.name().unwrap_or_default()),
                 email = escape(u.email()),

@@ -126,9 +126,9 @@ export function assertNoSecretsLogged(logs, secrets = []) {
  * overrides: one more auth instance per host, see authVariant; an override `DB` names its D1 database
  * instead), plus `extraWorkers` (a list, or a function of the stand-in returning one). Every auth
  * instance gets the rate limiters of wrangler.toml with 1000 times their limits, except those set
- * exactly in `ratelimits` ({ NAME: { limit, period } }).
+ * exactly in `ratelimits` ({ NAME: { limit, period } }). `port` fixes the loopback port it listens on.
  */
-export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [], ratelimits = {} } = {}) {
+export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [], ratelimits = {}, port } = {}) {
   const standin = await startStandin({ seed: true, ...standinOptions });
   const logs = [];
   const capture = (stream) => {
@@ -138,6 +138,8 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
     });
   };
   const mf = new Miniflare({
+    // `port`: a fixed loopback port for a real browser (browser.test.mjs); otherwise any free one.
+    ...(port ? { host: '127.0.0.1', port } : {}),
     workers: [
       {
         name: 'auth',
