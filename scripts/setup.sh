@@ -36,9 +36,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # The browser suite (tests/e2e/browser.test.mjs) drives Debian's Chromium through playwright-core,
-# which never downloads a browser of its own. AUTH_CHROMIUM names another binary to use instead.
+# which never downloads a browser of its own. AUTH_CHROMIUM names another binary to use instead;
+# AUTH_SETUP_BROWSER=no skips this (npm run dev does not need it).
 chromium=${AUTH_CHROMIUM:-/usr/bin/chromium}
-if [ ! -x "$chromium" ]; then
+if [ "${AUTH_SETUP_BROWSER:-yes}" != no ] && [ ! -x "$chromium" ]; then
   if command -v apt-get >/dev/null 2>&1; then
     step "installing Debian's chromium for the browser tests (once)"
     sudo_cmd=""
