@@ -11,6 +11,7 @@ import net from 'node:net';
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { startEnv, sleep } from './harness.mjs';
+import { devToken } from '../../scripts/dev-token.mjs';
 
 const CHROMIUM = process.env.AUTH_CHROMIUM || '/usr/bin/chromium';
 // The access token lives 3 s here, so the suite sees it expire for real (the cookie's Max-Age too).
@@ -214,4 +215,19 @@ test('a cancelled sign-in shows a page that says what happened and starts again'
   assert.equal(json.body.error, 'unauthenticated');
   assert.deepEqual(cspViolations, []);
   await p.close();
+});
+
+test('npm run token signs a seeded user in through the stand-in and its tokens work as the curl lines use them', { timeout: 30_000 }, async () => {
+  const got = await devToken({ origin: auth, standin: env.standin.url, email: 'grace@acme.test' });
+  assert.equal(got.organization, 'Acme Corp');
+  const me = await fetch(`${auth}/auth/me`, { headers: { authorization: `Bearer ${got.token}` } });
+  const body = await me.json();
+  assert.equal(me.status, 200, JSON.stringify(body));
+  assert.equal(body.user.email, 'grace@acme.test');
+  assert.match(body.organizationId, /^org_/);
+  const refreshed = await fetch(`${auth}/auth/refresh`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: got.refreshToken }),
+  });
+  assert.equal(refreshed.status, 200);
+  await assert.rejects(devToken({ origin: 'https://auth.example.com', standin: env.standin.url }), /development only/);
 });
