@@ -13,6 +13,9 @@ echo "[test] lints: no unwrap/expect/panic/indexing outside tests (clippy, wasm3
 cargo clippy --workspace --target wasm32-unknown-unknown --quiet -- -D warnings
 lint_status=$?
 
+echo "[test] types: the AUTH_SERVICE declaration and the README's requireAuth against @cloudflare/workers-types (tsc)"
+node_modules/.bin/tsc -p types/check || lint_status=1
+
 echo "[test] native unit tests: the pure domain crate, then the worker crate's own pure parts"
 cargo test -p auth-domain 2>&1 | tee "$tmp/unit.log"
 domain_status=${PIPESTATUS[0]}
