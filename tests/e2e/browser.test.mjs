@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { startEnv, sleep } from './harness.mjs';
 import { devToken } from '../../scripts/dev-token.mjs';
+import { serveApp } from '../../examples/browser-app/serve.mjs';
 
 const CHROMIUM = process.env.AUTH_CHROMIUM || '/usr/bin/chromium';
 // The access token lives 3 s here, so the suite sees it expire for real (the cookie's Max-Age too).
@@ -21,7 +22,7 @@ let env;
 let browser;
 let context;
 let auth; // http://localhost:<port> of the worker
-let app; // an app on an allowed origin (same site, another port)
+let app; // examples/browser-app on an allowed origin (same site, another port)
 let foreign; // an app on an origin that is not allowed
 const servers = [];
 const cspViolations = [];
@@ -48,7 +49,9 @@ async function appServer(title) {
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh (it installs Debian's chromium)`);
-  app = await appServer('Allowed app');
+  const example = await serveApp(0);
+  servers.push(example);
+  app = `http://localhost:${example.address().port}`;
   foreign = await appServer('Foreign app');
   const port = await freePort();
   auth = `http://localhost:${port}`;
@@ -87,6 +90,12 @@ async function signIn(p, who = 'admin of Acme Corp') {
   await p.goto(`${auth}/login`);
   await p.getByRole('heading', { name: 'WorkOS stand-in — sign in' }).waitFor();
   await Promise.all([p.waitForURL(`${auth}/`), p.getByRole('button', { name: who }).click()]);
+}
+
+/** Opens the example app, pointed at this worker, and waits until it has asked who is signed in. */
+async function openApp(p) {
+  await p.goto(`${app}/?auth=${encodeURIComponent(auth)}`);
+  await p.waitForFunction(() => !document.getElementById('status').textContent.startsWith('Asking'));
 }
 
 /** `fetch(auth + path, {credentials: "include", ...init})` run by the page at `origin`. */
@@ -136,6 +145,8 @@ test('the home page renders with its stylesheet under its own Content-Security-P
 
 test('an app on an allowed origin uses the session with CORS and credentials; another origin cannot', { timeout: 30_000 }, async () => {
   const p = await page();
+  await openApp(p);
+  assert.match(await p.locator('#who').textContent(), /^ada@acme\.test \(org_/, 'the example app did not show who is signed in');
   const me = await fetchFrom(p, app, '/auth/me');
   assert.equal(me.status, 200, JSON.stringify(me));
   assert.equal(me.body.user.email, 'ada@acme.test');
@@ -167,6 +178,8 @@ test('after the access token expires, the home page and the app keep working on 
   assert.equal(await p.locator('#session-id').textContent(), sessionId, 'a new session was opened instead');
 
   await sleep((ACCESS_TTL_SECS + 1.5) * 1000);
+  await openApp(p);
+  assert.match(await p.locator('#who').textContent(), /ada@acme\.test/, 'the app lost the session after the token expired');
   const me = await fetchFrom(p, app, '/auth/me');
   assert.equal(me.status, 200, JSON.stringify(me));
   assert.equal(me.body.session.id, sessionId);
@@ -194,6 +207,19 @@ test('signing out ends the session: the home page offers sign-in and the app get
   const me = await fetchFrom(p, app, '/auth/me');
   assert.equal(me.status, 401);
   assert.equal(me.body.error, 'unauthenticated');
+
+  // From the app: its sign-in link goes through the worker and WorkOS and comes back to the app,
+  // and its sign-out button (a credentialed cross-origin POST) ends that session.
+  await openApp(p);
+  assert.match(await p.locator('#status').textContent(), /Not signed in \(unauthenticated\)/);
+  await p.locator('#sign-in').click();
+  await p.getByRole('heading', { name: 'WorkOS stand-in — sign in' }).waitFor();
+  await Promise.all([p.waitForURL(`${app}/**`), p.getByRole('button', { name: 'admin of Acme Corp' }).click()]);
+  await p.locator('#who').waitFor();
+  assert.equal(await liveSessions('ada@acme.test'), 1);
+  await p.locator('#sign-out').click();
+  await p.locator('#sign-in').waitFor({ state: 'visible' });
+  assert.equal(await liveSessions('ada@acme.test'), 0);
   await p.close();
 });
 
