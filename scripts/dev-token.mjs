@@ -6,22 +6,9 @@
 //   npm run token                        # Ada Lovelace, admin of Acme Corp (an organization-scoped session)
 //   npm run token -- alan@example.test   # another seeded (or stand-in signed-up) user
 //   npm run token -- grace@acme.test --no-org
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The worker's origin and the stand-in's URL from .dev.vars (what npm run dev uses). */
-export function devConfig() {
-  const file = [path.join(root, '.dev.vars'), path.join(root, '.dev.vars.example')].find((f) => existsSync(f));
-  const vars = Object.fromEntries(readFileSync(file, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l))
-    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
-  return {
-    origin: new URL(vars.WORKOS_REDIRECT_URI ?? 'http://localhost:8787/auth/callback').origin,
-    standin: vars.WORKOS_API_BASE ?? 'http://127.0.0.1:8788',
-  };
-}
+import { devOrigins } from './dev-vars.mjs';
 
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -61,7 +48,7 @@ const isCli = Boolean(process.argv[1]) && path.resolve(process.argv[1]) === file
 if (isCli) {
   const args = process.argv.slice(2);
   const email = args.find((a) => !a.startsWith('--')) ?? 'ada@acme.test';
-  const { origin, standin } = devConfig();
+  const { origin, standin } = devOrigins();
   let got;
   try {
     got = await devToken({ origin, standin, email, org: !args.includes('--no-org') });

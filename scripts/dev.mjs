@@ -8,10 +8,11 @@
 // sources itself, rebuilds on a change and says when the new build is served. It prints how long each
 // step took, and the sign-in link only once the worker answers.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, watch } from 'node:fs';
+import { watch } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { devOrigins, devVars } from './dev-vars.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -26,16 +27,6 @@ function timed(label, fn) {
   const out = fn();
   timings.push(`${label} ${secs(performance.now() - t)}`);
   return out;
-}
-
-function devVars() {
-  const file = existsSync('.dev.vars') ? '.dev.vars' : '.dev.vars.example';
-  return Object.fromEntries(
-    readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => /^[A-Z_]+=/.test(l))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
-  );
 }
 
 /** Resolves true when nothing listens on `port` (on loopback). */
@@ -66,9 +57,9 @@ function run(label, command, args, extraEnv = {}) {
 // Setup (skips whatever is installed; the browser for the tests is not needed here), then one build.
 run('setup', 'bash', ['scripts/setup.sh'], { AUTH_SETUP_BROWSER: 'no' });
 const vars = devVars();
-const origin = new URL(vars.WORKOS_REDIRECT_URI ?? 'http://localhost:8787/auth/callback').origin;
+const { origin, standin: standinUrl } = devOrigins(vars);
 const port = Number(new URL(origin).port || 80);
-const standinPort = Number(new URL(vars.WORKOS_API_BASE ?? 'http://127.0.0.1:8788').port || 8788);
+const standinPort = Number(new URL(standinUrl).port || 80);
 await requirePort(port, 'the worker');
 await requirePort(standinPort, 'the WorkOS stand-in');
 run('build', 'bash', ['scripts/build.sh'], { AUTH_PROFILE: 'dev' });
