@@ -1,4 +1,5 @@
-//! The HTTP surface: one router, the per-request log line, and the small response helpers every
+//! The HTTP surface: one router, the per-request log line, the one place an error becomes a
+//! response (a page for a person's navigation, JSON otherwise), and the small response helpers every
 //! route uses. Route handlers live one group per file and stay thin: authenticate, check permission,
 //! parse, call one service function, map the result. Must not hold SQL or token rules.
 
@@ -462,6 +463,26 @@ mod tests {
             Route::resolve(&format!("/apikeys/{}", "k".repeat(64))),
             Some(Route::ApiKey("k".repeat(64)))
         );
+    }
+
+    #[test]
+    fn only_the_session_routes_of_browser_apps_get_credentialed_cors() {
+        assert_eq!(Route::Me.cors_methods(), Some("GET"));
+        assert_eq!(Route::Refresh.cors_methods(), Some("POST"));
+        assert_eq!(Route::ApiKey("k".into()).cors_methods(), Some("DELETE"));
+        for route in [
+            Route::Home,
+            Route::Health,
+            Route::Authorize,
+            Route::Callback,
+            Route::Webhook,
+            Route::Jwks,
+            Route::AuthorizationServerMetadata,
+            Route::Favicon,
+        ] {
+            assert_eq!(route.cors_methods(), None, "{route:?}");
+        }
+        assert_eq!(Route::resolve("/favicon.ico"), Some(Route::Favicon));
     }
 
     #[test]
