@@ -35,6 +35,23 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The browser suite (tests/e2e/browser.test.mjs) drives Debian's Chromium through playwright-core,
+# which never downloads a browser of its own. AUTH_CHROMIUM names another binary to use instead;
+# AUTH_SETUP_BROWSER=no skips this (npm run dev does not need it).
+chromium=${AUTH_CHROMIUM:-/usr/bin/chromium}
+if [ "${AUTH_SETUP_BROWSER:-yes}" != no ] && [ ! -x "$chromium" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    step "installing Debian's chromium for the browser tests (once)"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    step "no $chromium and no apt-get: install Chromium and set AUTH_CHROMIUM to its path"
+    exit 1
+  fi
+fi
+
 if [ ! -f .dev.vars ]; then
   step "creating .dev.vars from .dev.vars.example (development-only secrets)"
   cp .dev.vars.example .dev.vars

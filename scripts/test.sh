@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: native unit tests (the domain crate and the worker's pure parts), then the end-to-end suites that
-# run the built worker (build/) in workerd through Miniflare, then one summary line.
+# run the built worker (build/) in workerd through Miniflare (browser.test.mjs among them drives Debian's
+# Chromium through playwright-core), then one summary line.
 # Expects scripts/setup.sh and scripts/build.sh to have run (npm test does both first).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ trap 'rm -rf "$tmp"' EXIT
 echo "[test] lints: no unwrap/expect/panic/indexing outside tests (clippy, wasm32 target)"
 cargo clippy --workspace --target wasm32-unknown-unknown --quiet -- -D warnings
 lint_status=$?
+
+echo "[test] types: the AUTH_SERVICE declaration and the README's requireAuth against @cloudflare/workers-types (tsc)"
+node_modules/.bin/tsc -p types/check || lint_status=1
 
 echo "[test] native unit tests: the pure domain crate, then the worker crate's own pure parts"
 cargo test -p auth-domain 2>&1 | tee "$tmp/unit.log"

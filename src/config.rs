@@ -65,6 +65,9 @@ pub struct Config {
     /// How long after a rotation the previous refresh token still returns the same new pair.
     pub refresh_grace_secs: i64,
     pub secure_cookies: bool,
+    /// `ENVIRONMENT=development`: development-only conveniences (the loopback redirect, `sk_test_`
+    /// keys by default) are on; they are off in production.
+    pub development: bool,
     pub retention: Retention,
     pub oauth: OAuth,
 }
@@ -311,6 +314,7 @@ impl Config {
             session_cache_ttl_secs: number("SESSION_CACHE_TTL_SECONDS", 30, 0, 300)?,
             refresh_grace_secs: number("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 60)?,
             secure_cookies,
+            development: !production,
             retention: Retention {
                 // At least 90 days: an audit period must be closed before its rows may go.
                 audit_days: number("RETENTION_AUDIT_DAYS", 365, 90, 3650)?,

@@ -190,6 +190,11 @@ impl AppError {
         self
     }
 
+    /// Is this the public error `code`?
+    pub fn has_code(&self, code: Code) -> bool {
+        matches!(self, AppError::Public { code: c, .. } if *c == code)
+    }
+
     /// Did a D1 write break this kind of constraint?
     pub fn is_constraint(&self, kind: Constraint) -> bool {
         matches!(self, AppError::Constraint { kind: k, .. } if *k == kind)
@@ -251,8 +256,20 @@ impl AppError {
         }
     }
 
-    /// The single mapping to an HTTP response.
+    /// The single mapping to an HTTP response (JSON; a person navigating gets the same status and
+    /// headers as a page, `http::html::error_page`).
     pub fn to_response(&self) -> Response {
+        error_body_response(
+            self.status(),
+            self.code(),
+            &self.description(),
+            self.protocol_headers(),
+        )
+    }
+
+    /// The headers this error's status calls for, whatever the body: `Allow` (405), `Retry-After`
+    /// (429), `WWW-Authenticate` (401).
+    pub fn protocol_headers(&self) -> Headers {
         let headers = Headers::new();
         match self {
             AppError::MethodNotAllowed { allow } => {
@@ -273,7 +290,7 @@ impl AppError {
             }
             _ => {}
         }
-        error_body_response(self.status(), self.code(), &self.description(), headers)
+        headers
     }
 }
 

@@ -1,6 +1,8 @@
 // Types for workers that call the `auth` worker through a service binding:
 //   wrangler.toml:  services = [{ binding = "AUTH_SERVICE", service = "auth" }]
-//   interface Env { AUTH_SERVICE: Service<AuthService> }   (or AuthService directly)
+//   interface Env { AUTH_SERVICE: AuthService }   (Fetcher & AuthService to also call its fetch)
+// Not `Service<AuthService>`: @cloudflare/workers-types' Service<T> wants a WorkerEntrypoint class (or its
+// branded instance type) as T, and this is a plain interface (types/check/consumer.ts type-checks all this).
 // Every method is JS RPC on the auth worker's default entrypoint. Timestamps are RFC 3339 strings.
 // Object arguments must be plain data (at most 4 levels deep, 256 values); anything else is refused
 // with invalid_request.

@@ -1,6 +1,7 @@
 //! Pure logic of the `auth` worker: our tokens (EdDSA and HS256 JWS), PKCE and login state, cookies, return-target
-//! validation, API key format, permission matching, WorkOS webhook signatures, WorkOS payload types and when a
-//! WorkOS user may take over an imported account.
+//! validation, what browsers are owed (CORS, a page or JSON), API key format, permission matching, WorkOS webhook
+//! signatures, WorkOS payload types, when a WorkOS user may take over an imported account, and the OAuth
+//! authorization server's rules (`oauth`).
 //!
 //! What this crate must not do: no I/O, no clock, no RNG, no `worker` / `wasm-bindgen` / `js-sys` /
 //! `web-sys`. The current time (`now`, unix seconds or ms) and random bytes are parameters, so every rule
@@ -37,6 +38,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod browser;
 pub mod client_ip;
 pub mod cookie;
 pub mod device;

@@ -145,6 +145,7 @@ pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
     let signed_in = login::complete(&c.app, code, Some(&verifier), &c.client()).await?;
 
     if wants_json(req) {
+        // The browser's cookies (and any session they name) stay as they were.
         return json(
             200,
             &json!({
@@ -153,6 +154,12 @@ pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
                 "user": UserView::from(&signed_in.user),
             }),
         );
+    }
+    // Signing in again from a browser that holds a session replaces it rather than piling up.
+    if let Some(previous) =
+        identity::session_of_tokens(&c.app, c.refresh_cookie(), c.session_cookie())
+    {
+        sessions::end_replaced(&c.app, &previous, &c.client()).await;
     }
     c.set_session_cookies(&signed_in.pair);
     redirect(&return_to)
@@ -210,10 +217,7 @@ pub async fn refresh(req: &Request, c: &Call) -> Result<Response, AppError> {
             )
         }
         Err(e) => {
-            // Only a refused token ends the browser session; a server fault must not sign anyone out.
-            if e.status() == 401 {
-                c.clear_session_cookies();
-            }
+            c.end_refused_session(&e);
             Err(e)
         }
     }

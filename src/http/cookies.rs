@@ -5,7 +5,9 @@
 use super::Call;
 use crate::domain::cookie::{self, SameSite, SetCookie};
 use crate::domain::login_flow;
+use crate::error::AppError;
 use crate::platform;
+use crate::service::identity::{self, Identity};
 use crate::service::sessions::TokenPair;
 
 /// The access token of a browser session.
@@ -65,6 +67,39 @@ impl Call {
     pub fn clear_session_cookies(&self) {
         self.clear(&self.cookie_name(SESSION));
         self.clear(&self.cookie_name(REFRESH));
+    }
+
+    /// Who holds this browser's session cookies, refreshing the session in place when the access
+    /// token has lapsed (`identity::authenticate_browser`): the new pair replaces the cookies.
+    pub async fn cookie_identity(&self) -> Result<Identity, AppError> {
+        let outcome = identity::authenticate_browser(
+            &self.app,
+            self.session_cookie(),
+            self.refresh_cookie(),
+            self.via(),
+            &self.client(),
+        )
+        .await;
+        match outcome {
+            Ok((who, renewed)) => {
+                if let Some(pair) = renewed {
+                    self.set_session_cookies(&pair);
+                }
+                Ok(who)
+            }
+            Err(e) => {
+                self.end_refused_session(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Clears the session cookies when `e` refused them (401). A server fault or a rate limit must
+    /// not sign anyone out.
+    pub fn end_refused_session(&self, e: &AppError) {
+        if e.status() == 401 {
+            self.clear_session_cookies();
+        }
     }
 
     /// The browser binding of the sign-in flow `state` (one cookie per flow, so tabs do not collide).

@@ -1,4 +1,5 @@
-//! The HTTP surface: one router, the per-request log line, and the small response helpers every
+//! The HTTP surface: one router, the per-request log line, the one place an error becomes a
+//! response (a page for a person's navigation, JSON otherwise), and the small response helpers every
 //! route uses. Route handlers live one group per file and stay thin: authenticate, check permission,
 //! parse, call one service function, map the result. Must not hold SQL or token rules.
 
@@ -6,6 +7,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod cookies;
+mod cors;
 mod health;
 mod html;
 mod oauth;
@@ -21,6 +23,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use worker::{Context, Env, Headers, Method, Request, Response};
 
+use crate::domain::browser;
 use crate::domain::cookie;
 use crate::domain::encoding::bearer_token;
 use crate::domain::ids::RequestId;
@@ -122,6 +125,7 @@ enum Route {
     OAuthRegister,
     OAuthGrants,
     OAuthGrant(String),
+    Favicon,
 }
 
 impl Route {
@@ -157,6 +161,19 @@ impl Route {
             ["oauth", "register"] => Route::OAuthRegister,
             ["oauth", "grants"] => Route::OAuthGrants,
             ["oauth", "grants", g] => Route::OAuthGrant(id(g)?),
+            ["favicon.ico"] => Route::Favicon,
+            _ => return None,
+        })
+    }
+
+    /// The methods of a route that browser apps on the allowed origins call with credentials
+    /// (`fetch(..., {credentials: "include"})`), for CORS (`cors.rs`); `None`: no CORS at all.
+    fn cors_methods(&self) -> Option<&'static str> {
+        Some(match self {
+            Route::Me | Route::Sessions | Route::Audit => "GET",
+            Route::Refresh => "POST",
+            Route::Logout | Route::ApiKeys | Route::Permissions => "GET, POST",
+            Route::Session(_) | Route::ApiKey(_) | Route::Permission(_) => "DELETE",
             _ => return None,
         })
     }
@@ -187,16 +204,26 @@ pub async fn handle(req: Request, env: Env, _ctx: Context) -> Response {
         .unwrap_or_else(|| "req_unknown".to_owned());
     let method = req.method();
     let path = req.path();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    // A person navigating gets a page when something fails; a program gets the JSON error.
+    let navigation = browser::wants_page(
+        header("accept").as_deref(),
+        header("sec-fetch-mode").as_deref(),
+    );
 
-    let mut added = Vec::new();
-    let outcome = dispatch(req, env, &request_id, &mut added).await;
+    let mut extra = Extra::default();
+    let outcome = dispatch(req, env, &request_id, navigation, &mut extra).await;
     let (mut response, error) = match outcome {
         Ok(r) => (r, None),
+        Err(e) if navigation => (html::error_page(&e, &request_id), Some(e)),
         Err(e) => (e.to_response(), Some(e)),
     };
     let headers = response.headers_mut();
-    for (name, value) in &added {
+    for (name, value) in &extra.headers {
         let _ = headers.append(name, value);
+    }
+    if let Some(cors) = &extra.cors {
+        cors.apply(headers);
     }
     let _ = headers.set("X-Request-Id", &request_id);
     let _ = headers.set("X-Content-Type-Options", "nosniff");
@@ -227,11 +254,19 @@ pub async fn handle(req: Request, env: Env, _ctx: Context) -> Response {
     response
 }
 
+/// What a route adds to whatever response it ends with, error or not.
+#[derive(Default)]
+struct Extra {
+    headers: Vec<(&'static str, String)>,
+    cors: Option<cors::Cors>,
+}
+
 async fn dispatch(
     mut req: Request,
     env: Env,
     request_id: &str,
-    headers_out: &mut Vec<(&'static str, String)>,
+    navigation: bool,
+    extra: &mut Extra,
 ) -> Result<Response, AppError> {
     let route = Route::resolve(&req.path()).ok_or_else(|| Code::NotFound.err())?;
     // Refuse oversized bodies before anything else reads them.
@@ -254,10 +289,24 @@ async fn dispatch(
     }
 
     let app = App::new(env)?;
+    let cors_methods = route.cors_methods();
+    if cors_methods.is_some() {
+        extra.cors = Some(cors::Cors::for_request(&req, &app.cfg));
+    }
     let headers = req.headers();
     let ip = headers.get("cf-connecting-ip").ok().flatten();
     // The ceiling for one client address, before any work for the route.
     limits::check(Limit::Ip, &limits::client(ip.as_deref())).await?;
+    if let (Method::Options, Some(methods)) = (&method, cors_methods) {
+        return cors::preflight(&req, &app.cfg, methods);
+    }
+    // Only a person's navigation: a program calling 127.0.0.1 (curl, a JWKS fetch) is answered there.
+    if app.cfg.development && navigation && matches!(method, Method::Get | Method::Head) {
+        if let Some(target) = browser::loopback_redirect(req.url()?.as_str(), &app.cfg.self_origin)
+        {
+            return redirect(&target);
+        }
+    }
     let header = |name: &str| headers.get(name).ok().flatten();
     let call = Call {
         app,
@@ -271,7 +320,7 @@ async fn dispatch(
     let outcome = route_to(route, method, &mut req, &call).await;
     // Headers set by the route go out with its response, error or not (a failed callback must
     // still clear its flow cookie).
-    *headers_out = call.added_headers.take();
+    extra.headers = call.added_headers.take();
     outcome
 }
 
@@ -346,6 +395,8 @@ async fn route_to(
         (Route::OAuthGrant(id), Method::Delete) => oauth::revoke_grant(req, c, &id).await,
         (Route::OAuthGrant(_), _) => Err(allow("DELETE")),
         (Route::Health, _) => Err(allow("GET, HEAD")),
+        // Browsers ask for it on every page; there is none, and that is not worth a warning line.
+        (Route::Favicon, _) => Ok(Response::builder().with_status(204).empty()),
     }
 }
 
@@ -395,9 +446,10 @@ pub fn wants_json(req: &Request) -> bool {
         .is_some_and(|a| a.contains("application/json"))
 }
 
-/// Who is calling: a Bearer access token or API key, or else the session cookie. Cookie
-/// authentication of a state-changing request also requires a same-origin `Origin` header, so a
-/// cross-site form cannot act with the victim's cookie (SameSite=Lax already blocks most of it).
+/// Who is calling: a Bearer access token or API key, or else the session cookies (refreshed in
+/// place when the access token has lapsed, see [`Call::cookie_identity`]). Cookie authentication
+/// of a state-changing request also requires a same-origin `Origin` header, so a cross-site form
+/// cannot act with the victim's cookie (SameSite=Lax already blocks most of it).
 pub async fn authenticate(req: &Request, c: &Call) -> Result<Identity, AppError> {
     if let Some(header) = req.headers().get("authorization")? {
         let presented = bearer_token(&header).ok_or_else(|| {
@@ -405,11 +457,11 @@ pub async fn authenticate(req: &Request, c: &Call) -> Result<Identity, AppError>
         })?;
         return identity::authenticate(&c.app, Credential::bearer(presented), c.via(), None).await;
     }
-    if let Some(token) = c.session_cookie() {
+    if c.session_cookie().is_some() || c.refresh_cookie().is_some() {
         if !matches!(req.method(), Method::Get | Method::Head) {
             check_same_origin(req, c)?;
         }
-        return identity::authenticate(&c.app, Credential::AccessToken(token), c.via(), None).await;
+        return c.cookie_identity().await;
     }
     Err(Code::Unauthenticated.err())
 }
@@ -462,6 +514,26 @@ mod tests {
             Route::resolve(&format!("/apikeys/{}", "k".repeat(64))),
             Some(Route::ApiKey("k".repeat(64)))
         );
+    }
+
+    #[test]
+    fn only_the_session_routes_of_browser_apps_get_credentialed_cors() {
+        assert_eq!(Route::Me.cors_methods(), Some("GET"));
+        assert_eq!(Route::Refresh.cors_methods(), Some("POST"));
+        assert_eq!(Route::ApiKey("k".into()).cors_methods(), Some("DELETE"));
+        for route in [
+            Route::Home,
+            Route::Health,
+            Route::Authorize,
+            Route::Callback,
+            Route::Webhook,
+            Route::Jwks,
+            Route::AuthorizationServerMetadata,
+            Route::Favicon,
+        ] {
+            assert_eq!(route.cors_methods(), None, "{route:?}");
+        }
+        assert_eq!(Route::resolve("/favicon.ico"), Some(Route::Favicon));
     }
 
     #[test]

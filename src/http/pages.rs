@@ -1,19 +1,19 @@
 //! `GET /`: a small page for local development and smoke tests that shows who is signed in (from
-//! the session cookie) with a sign-out link, or a sign-in link.
+//! the session cookies, refreshed in place like every cookie-authenticated route) with a sign-out
+//! link, or a sign-in link.
 
 use worker::Response;
 
 use super::html::{escape, page};
 use super::Call;
 use crate::error::AppError;
-use crate::service::identity::{self, Credential};
+use crate::service::identity;
 
 pub async fn home(c: &Call) -> Result<Response, AppError> {
-    let who = match c.session_cookie() {
-        Some(t) => identity::authenticate(&c.app, Credential::AccessToken(t), c.via(), None)
-            .await
-            .ok(),
-        None => None,
+    let signed_in = c.session_cookie().is_some() || c.refresh_cookie().is_some();
+    let who = match signed_in {
+        true => c.cookie_identity().await.ok(),
+        false => None,
     };
     let profile = match &who {
         Some(who) => identity::profile(&c.app, who).await.ok(),
@@ -25,7 +25,7 @@ pub async fn home(c: &Call) -> Result<Response, AppError> {
             format!(
                 "<h1>Signed in</h1><p id=\"who\">{name} &lt;{email}&gt;</p>\
                  <dl><dt>User id</dt><dd id=\"user-id\">{uid}</dd><dt>Role</dt><dd>{role}</dd>\
-                 <dt>Organization</dt><dd>{org}</dd><dt>Session</dt><dd>{sid}</dd></dl>\
+                 <dt>Organization</dt><dd>{org}</dd><dt>Session</dt><dd id=\"session-id\">{sid}</dd></dl>\
                  <p><a id=\"sign-out\" href=\"/auth/logout\">Sign out</a></p>",
                 name = escape(u.name().unwrap_or_default()),
                 email = escape(u.email()),

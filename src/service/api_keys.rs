@@ -28,7 +28,8 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub struct CreateKey {
     pub name: String,
     pub expires_in_days: i64,
-    pub environment: KeyEnvironment,
+    /// `None`: the deployment's default (see [`default_environment`]).
+    pub environment: Option<KeyEnvironment>,
     pub scopes: Option<Vec<Scope>>,
     pub organization_id: Option<OrganizationId>,
 }
@@ -40,12 +41,14 @@ impl CreateKey {
         let expires_in_days = fields
             .opt_int("expiresInDays", 1, MAX_EXPIRES_IN_DAYS)?
             .unwrap_or(DEFAULT_EXPIRES_IN_DAYS);
-        let environment = match fields.opt_string("environment", 8)? {
-            None => KeyEnvironment::Live,
-            Some(e) => KeyEnvironment::parse(&e).ok_or_else(|| {
-                AppError::invalid_field("environment", "must be `live` or `test`")
-            })?,
-        };
+        let environment = fields
+            .opt_string("environment", 8)?
+            .map(|e| {
+                KeyEnvironment::parse(&e).ok_or_else(|| {
+                    AppError::invalid_field("environment", "must be `live` or `test`")
+                })
+            })
+            .transpose()?;
         Ok(CreateKey {
             name,
             expires_in_days,
@@ -53,6 +56,16 @@ impl CreateKey {
             scopes: fields.opt_scopes("scopes")?,
             organization_id: fields.opt_organization_id("organizationId")?,
         })
+    }
+}
+
+/// The environment of a key created without one: `test` (`sk_test_`) on a development deployment,
+/// so keys made while trying things out are never mistaken for production ones; `live` otherwise.
+pub fn default_environment(development: bool) -> KeyEnvironment {
+    if development {
+        KeyEnvironment::Test
+    } else {
+        KeyEnvironment::Live
     }
 }
 
@@ -111,7 +124,10 @@ pub async fn create(
         .transpose()?;
 
     let now = platform::now_secs();
-    let generated = api_key::generate(req.environment, &platform::random::<32>()?);
+    let environment = req
+        .environment
+        .unwrap_or_else(|| default_environment(app.cfg.development));
+    let generated = api_key::generate(environment, &platform::random::<32>()?);
     let id = ApiKeyId::generate(&platform::random()?);
     let requested_expiry = now + req.expires_in_days * 86_400;
     let expires_at = creator.map_or(requested_expiry, |k| requested_expiry.min(k.expires_at));
@@ -304,5 +320,16 @@ pub async fn record_use(db: &worker::d1::D1Database, key_id: &ApiKeyId) {
             "{}",
             json!({"level":"warn","msg":"api key last_used_at not recorded","key_id":key_id,"detail":e.log_detail()})
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_default_to_test_in_development_and_live_in_production() {
+        assert_eq!(default_environment(true), KeyEnvironment::Test);
+        assert_eq!(default_environment(false), KeyEnvironment::Live);
     }
 }

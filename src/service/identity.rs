@@ -21,9 +21,9 @@ use crate::domain::token::{self, AccessClaims, Expected, TokenError};
 use crate::error::{AppError, Code};
 use crate::platform;
 use crate::service::limits::{self, Limit};
-use crate::service::sessions::SessionView;
+use crate::service::sessions::{self, SessionView, TokenPair};
 use crate::service::users::{self, UserView};
-use crate::service::App;
+use crate::service::{App, Client};
 use crate::store;
 use crate::store::api_keys::KeyWithOwner;
 
@@ -164,6 +164,37 @@ pub async fn authenticate(
             .with_detail("api_key_for_audience")),
         Credential::ApiKey(k) => api_key(app, k, via).await,
     }
+}
+
+/// Who holds a browser's session cookies (the access token, the refresh token; either may be
+/// gone). When the access token is missing (its cookie lives only as long as the token, so the
+/// browser drops it at expiry), expired or otherwise unusable, and a refresh token is there, the
+/// session is refreshed in place by [`sessions::refresh`], the same rotation, grace window and reuse
+/// detection as `POST /auth/refresh`; the new pair is returned for the caller to store as cookies.
+/// A session the refresh token cannot continue (revoked, expired, reused) is refused as it is there.
+pub async fn authenticate_browser(
+    app: &App,
+    access: Option<&str>,
+    refresh: Option<&str>,
+    via: Via<'_>,
+    client: &Client,
+) -> Result<(Identity, Option<TokenPair>), AppError> {
+    let refused = match access {
+        Some(t) => match authenticate(app, Credential::AccessToken(t), via, None).await {
+            Ok(who) => return Ok((who, None)),
+            Err(e) if !e.has_code(Code::TokenExpired) && !e.has_code(Code::InvalidToken) => {
+                return Err(e)
+            }
+            Err(e) => e,
+        },
+        None => Code::Unauthenticated.err(),
+    };
+    let Some(refresh) = refresh else {
+        return Err(refused);
+    };
+    let pair = sessions::refresh(app, refresh, client, &sessions::RefreshFor::FirstParty).await?;
+    let who = authenticate(app, Credential::AccessToken(&pair.token), via, None).await?;
+    Ok((who, Some(pair)))
 }
 
 /// An access token verified once in this isolate: its claims, with the ids already parsed.

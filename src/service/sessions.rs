@@ -413,6 +413,19 @@ pub async fn revoke(
     Ok(Some(s))
 }
 
+/// Ends the session a browser held when it signed in again: its cookies are being replaced by the
+/// new session's, so the old one could only linger, unreachable, until it expired. The WorkOS
+/// session is left alone (the new sign-in may share it). Best effort: a failure is logged and the
+/// new sign-in stands.
+pub async fn end_replaced(app: &App, previous: &SessionId, client: &Client) {
+    if let Err(e) = revoke(app, previous, None, "signed_in_again", client).await {
+        worker::console_warn!(
+            "{}",
+            json!({"level":"warn","msg":"ending the replaced session failed","error":e.code(),"detail":e.log_detail()})
+        );
+    }
+}
+
 /// Ends the WorkOS session a sign-in came from, after the answer (best effort: ours is already revoked).
 pub fn end_workos_session_later(app: &App, workos_session_id: Option<String>) {
     let Some(sid) = workos_session_id else { return };

@@ -70,9 +70,10 @@ async function waitFor(fn, { timeoutMs = 3000, stepMs = 50 } = {}) {
 
 test('a created key authenticates /auth/me, is listed by its start only, and stops working once revoked', async () => {
   const created = await createKey(who.kim.token, { name: 'CI deploys' });
-  assert.match(created.key, /^sk_live_[0-9A-Za-z]{38}$/);
+  // The suite runs with ENVIRONMENT=development, whose keys are test keys unless asked otherwise.
+  assert.match(created.key, /^sk_test_[0-9A-Za-z]{38}$/);
   assert.equal(created.key.length, 46);
-  assert.equal(created.prefix, 'sk_live_');
+  assert.equal(created.prefix, 'sk_test_');
   assert.equal(created.start, created.key.slice(0, 12));
   assert.equal(created.name, 'CI deploys');
   assert.equal(created.scopes, null);
@@ -94,7 +95,7 @@ test('a created key authenticates /auth/me, is listed by its start only, and sto
   const listed = list.body.apiKeys.find((k) => k.id === created.id);
   assert.ok(listed, 'the new key is listed');
   assert.equal(listed.start, created.start);
-  assert.equal(listed.prefix, 'sk_live_');
+  assert.equal(listed.prefix, 'sk_test_');
   assert.equal(listed.name, 'CI deploys');
   assert.equal('key' in listed, false, 'a listing never carries the key');
   const text = JSON.stringify(list.body);
@@ -158,7 +159,15 @@ test('the key is stored only as its SHA-256: no column, audit row or log line ho
 test('the checksum of an issued key is CRC-32/IEEE of prefix and body in base62', async () => {
   // Makes sure the forged keys below are well-formed by the worker's own rule.
   const created = await createKey(who.kim.token, { name: 'checksum check' });
-  assert.equal(created.key.slice(40), checksum('sk_live_', created.key.slice(8, 40)));
+  assert.equal(created.key.slice(40), checksum(created.prefix, created.key.slice(8, 40)));
+});
+
+test('a development deployment makes sk_test_ keys unless sk_live_ is asked for', async () => {
+  const byDefault = await createKey(who.kim.token, { name: 'default environment' });
+  assert.equal(byDefault.prefix, 'sk_test_');
+  const live = await createKey(who.kim.token, { name: 'asked for live', environment: 'live' });
+  assert.match(live.key, /^sk_live_[0-9A-Za-z]{38}$/);
+  assert.equal((await me(live.key)).status, 200);
 });
 
 test('last_used_at is recorded after a key is used, at most once a minute', async () => {
@@ -221,7 +230,7 @@ test('a key with a corrupted checksum is refused as malformed before any D1 quer
   const typo = corrupt(real.key);
   const malformed = [
     ['checksum_mismatch', typo],
-    ['checksum_mismatch', real.key.replace('sk_live_', 'sk_test_')],
+    ['checksum_mismatch', real.key.replace('sk_test_', 'sk_live_')],
     ['wrong_length', real.key.slice(0, 45)],
     ['wrong_length', real.key + 'A'],
     ['invalid_character', real.key.slice(0, 20) + '-' + real.key.slice(21)],

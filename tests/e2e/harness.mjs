@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
@@ -195,8 +196,10 @@ export function wranglerDatabaseId() {
  * exactly in `ratelimits` ({ NAME: { limit, period } }). With `persistTo` (what was given to
  * `wrangler ... --local --persist-to`), `auth`'s D1 is the local database wrangler keeps there, as
  * wrangler left it (migrated by wrangler, not here); otherwise a fresh in-memory one, migrated here.
+ * `outbound` answers some of the auth worker's outbound fetches (see outboundVia); `port` fixes the
+ * loopback port it listens on.
  */
-export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [], ratelimits = {}, outbound, persistTo } = {}) {
+export async function startEnv({ vars = {}, standin: standinOptions = {}, variants = {}, extraWorkers = [], ratelimits = {}, outbound, persistTo, port } = {}) {
   const standin = await startStandin({ seed: true, ...standinOptions });
   const logs = [];
   const capture = (stream) => {
@@ -206,6 +209,8 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
     });
   };
   const mf = new Miniflare({
+    // `port`: a fixed loopback port for a real browser (browser.test.mjs); otherwise any free one.
+    ...(port ? { host: '127.0.0.1', port } : {}),
     workers: [
       {
         name: 'auth',
@@ -262,6 +267,37 @@ export async function startEnv({ vars = {}, standin: standinOptions = {}, varian
     fetch(pathOrUrl, init = {}) {
       const url = pathOrUrl.startsWith('http') ? pathOrUrl : ORIGIN + pathOrUrl;
       return mf.dispatchFetch(url, { redirect: 'manual', ...init });
+    },
+    /**
+     * A browser's navigation to `pathOrUrl` (GET, `Sec-Fetch-Mode: navigate`, a browser's Accept, plus
+     * `headers`), sent over real HTTP to Miniflare's socket with the URL's host as Host: `env.fetch`
+     * cannot, because Node's fetch always replaces Sec-Fetch-Mode with `cors`. Resolves a Response.
+     */
+    async navigate(pathOrUrl, headers = {}) {
+      const url = new URL(pathOrUrl.startsWith('http') ? pathOrUrl : ORIGIN + pathOrUrl);
+      const socket = new URL(await mf.ready);
+      const sent = {
+        host: url.host,
+        accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+        'sec-fetch-mode': 'navigate',
+        'sec-fetch-dest': 'document',
+        ...headers,
+      };
+      for (const [k, v] of Object.entries(sent)) if (v === undefined) delete sent[k];
+      return new Promise((resolve, reject) => {
+        http.get({ hostname: socket.hostname, port: socket.port, path: url.pathname + url.search, headers: sent }, (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () => {
+            const h = new Headers();
+            for (const [name, value] of Object.entries(res.headers)) {
+              for (const v of [value].flat()) h.append(name, v);
+            }
+            const body = res.statusCode === 204 || res.statusCode === 304 ? null : Buffer.concat(chunks);
+            resolve(new Response(body, { status: res.statusCode, headers: h }));
+          });
+        }).on('error', reject);
+      });
     },
     /**
      * `method path` on the auth worker with an optional Bearer `credential` and body (an object is sent
