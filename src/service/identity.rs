@@ -444,13 +444,25 @@ impl<'a> From<&'a KeyRef> for KeyRefView<'a> {
     }
 }
 
+/// Who an identity is, as callers of the binding see it (`validateToken`, `checkMcpRequest`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct IdentityUserView<'a> {
+pub struct IdentityUserView<'a> {
     id: &'a UserId,
     email: &'a str,
     role: &'a str,
     organization_id: Option<&'a OrganizationId>,
+}
+
+impl<'a> From<&'a Identity> for IdentityUserView<'a> {
+    fn from(i: &'a Identity) -> Self {
+        IdentityUserView {
+            id: &i.user_id,
+            email: &i.email,
+            role: &i.role,
+            organization_id: i.organization_id.as_ref(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -481,12 +493,7 @@ impl<'a> From<&'a Identity> for IdentityView<'a> {
     fn from(i: &'a Identity) -> Self {
         IdentityView {
             valid: true,
-            user: IdentityUserView {
-                id: &i.user_id,
-                email: &i.email,
-                role: &i.role,
-                organization_id: i.organization_id.as_ref(),
-            },
+            user: IdentityUserView::from(i),
             session: i.session.as_ref().map(|s| SessionRefView {
                 id: &s.id,
                 expires_at: format_rfc3339(s.expires_at),

@@ -97,8 +97,10 @@ pub struct PendingRequest {
     pub expires_at: i64,
 }
 
+/// A row of `oauth_requests` or `oauth_codes` as D1 returns it: the grant's terms, which both
+/// tables hold, and the columns only one of them has.
 #[derive(Deserialize)]
-struct RequestRow {
+struct TermsRow {
     client_id: String,
     client_name: String,
     redirect_uri: String,
@@ -107,25 +109,60 @@ struct RequestRow {
     resource: String,
     scope: String,
     refresh_allowed: i64,
-    state: Option<String>,
     expires_at: i64,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    user_id: Option<UserId>,
+    #[serde(default)]
+    organization_id: Option<OrganizationId>,
+    #[serde(default)]
+    consumed_at: Option<i64>,
+    #[serde(default)]
+    session_id: Option<SessionId>,
 }
 
-impl From<RequestRow> for PendingRequest {
-    fn from(r: RequestRow) -> PendingRequest {
-        PendingRequest {
-            terms: GrantTerms {
-                client_id: r.client_id,
-                client_name: r.client_name,
-                redirect_uri: r.redirect_uri,
-                redirect_uri_given: r.redirect_uri_given,
-                code_challenge: r.code_challenge,
-                resource: r.resource,
-                scope: r.scope,
-                refresh_allowed: r.refresh_allowed,
+impl TermsRow {
+    fn split(self) -> (GrantTerms, Extra) {
+        (
+            GrantTerms {
+                client_id: self.client_id,
+                client_name: self.client_name,
+                redirect_uri: self.redirect_uri,
+                redirect_uri_given: self.redirect_uri_given,
+                code_challenge: self.code_challenge,
+                resource: self.resource,
+                scope: self.scope,
+                refresh_allowed: self.refresh_allowed,
             },
-            state: r.state,
-            expires_at: r.expires_at,
+            Extra {
+                expires_at: self.expires_at,
+                state: self.state,
+                user_id: self.user_id,
+                organization_id: self.organization_id,
+                consumed_at: self.consumed_at,
+                session_id: self.session_id,
+            },
+        )
+    }
+}
+
+struct Extra {
+    expires_at: i64,
+    state: Option<String>,
+    user_id: Option<UserId>,
+    organization_id: Option<OrganizationId>,
+    consumed_at: Option<i64>,
+    session_id: Option<SessionId>,
+}
+
+impl From<TermsRow> for PendingRequest {
+    fn from(r: TermsRow) -> PendingRequest {
+        let (terms, extra) = r.split();
+        PendingRequest {
+            terms,
+            state: extra.state,
+            expires_at: extra.expires_at,
         }
     }
 }
@@ -167,11 +204,11 @@ pub async fn find_request(
     db: &D1Database,
     id_hash: &str,
 ) -> Result<Option<PendingRequest>, AppError> {
-    super::first_as::<RequestRow, _>(query!(
+    request(
         db,
-        &format!("SELECT {REQUEST_COLUMNS} FROM oauth_requests WHERE id_hash = ?1"),
-        id_hash
-    )?)
+        "SELECT {COLUMNS} FROM oauth_requests WHERE id_hash = ?1",
+        id_hash,
+    )
     .await
 }
 
@@ -180,12 +217,21 @@ pub async fn take_request(
     db: &D1Database,
     id_hash: &str,
 ) -> Result<Option<PendingRequest>, AppError> {
-    super::first_as::<RequestRow, _>(query!(
+    request(
         db,
-        &format!("DELETE FROM oauth_requests WHERE id_hash = ?1 RETURNING {REQUEST_COLUMNS}"),
-        id_hash
-    )?)
+        "DELETE FROM oauth_requests WHERE id_hash = ?1 RETURNING {COLUMNS}",
+        id_hash,
+    )
     .await
+}
+
+async fn request(
+    db: &D1Database,
+    sql: &str,
+    id_hash: &str,
+) -> Result<Option<PendingRequest>, AppError> {
+    let sql = sql.replace("{COLUMNS}", REQUEST_COLUMNS);
+    super::first_as::<TermsRow, _>(query!(db, &sql, id_hash)?).await
 }
 
 pub fn insert_code(
@@ -231,54 +277,34 @@ pub struct CodeRow {
     pub session_id: Option<SessionId>,
 }
 
-#[derive(Deserialize)]
-struct CodeRecord {
-    client_id: String,
-    client_name: String,
-    redirect_uri: String,
-    redirect_uri_given: i64,
-    code_challenge: String,
-    resource: String,
-    scope: String,
-    refresh_allowed: i64,
-    user_id: UserId,
-    organization_id: Option<OrganizationId>,
-    expires_at: i64,
-    consumed_at: Option<i64>,
-    session_id: Option<SessionId>,
-}
-
-impl From<CodeRecord> for CodeRow {
-    fn from(r: CodeRecord) -> CodeRow {
-        CodeRow {
-            terms: GrantTerms {
-                client_id: r.client_id,
-                client_name: r.client_name,
-                redirect_uri: r.redirect_uri,
-                redirect_uri_given: r.redirect_uri_given,
-                code_challenge: r.code_challenge,
-                resource: r.resource,
-                scope: r.scope,
-                refresh_allowed: r.refresh_allowed,
-            },
-            user_id: r.user_id,
-            organization_id: r.organization_id,
-            expires_at: r.expires_at,
-            consumed_at: r.consumed_at,
-            session_id: r.session_id,
-        }
+impl TryFrom<TermsRow> for CodeRow {
+    type Error = AppError;
+    fn try_from(r: TermsRow) -> Result<CodeRow, AppError> {
+        let (terms, extra) = r.split();
+        Ok(CodeRow {
+            terms,
+            user_id: extra
+                .user_id
+                .ok_or_else(|| AppError::internal("oauth code row without user_id"))?,
+            organization_id: extra.organization_id,
+            expires_at: extra.expires_at,
+            consumed_at: extra.consumed_at,
+            session_id: extra.session_id,
+        })
     }
 }
 
 pub async fn find_code(db: &D1Database, code_hash: &str) -> Result<Option<CodeRow>, AppError> {
-    super::first_as::<CodeRecord, _>(query!(
+    super::first::<TermsRow>(query!(
         db,
         "SELECT client_id, client_name, redirect_uri, redirect_uri_given, code_challenge, resource, scope,
                 refresh_allowed, user_id, organization_id, expires_at, consumed_at, session_id
          FROM oauth_codes WHERE code_hash = ?1",
         code_hash
     )?)
-    .await
+    .await?
+    .map(CodeRow::try_from)
+    .transpose()
 }
 
 /// The grant a redemption opens, and where it is used from.

@@ -171,18 +171,13 @@ pub async fn live_grant_ids_of_client(
     client_id: &str,
     now: i64,
 ) -> Result<Vec<SessionId>, AppError> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: SessionId,
-    }
-    let rows: Vec<Id> = super::all(query!(
+    ids(query!(
         db,
         "SELECT id FROM sessions WHERE client_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
         client_id,
         now
     )?)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    .await
 }
 
 /// Revokes every live grant of one OAuth client.
@@ -237,16 +232,21 @@ pub async fn ids_for_workos_session(
     db: &D1Database,
     workos_session_id: &str,
 ) -> Result<Vec<SessionId>, AppError> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: SessionId,
-    }
-    let rows: Vec<Id> = super::all(query!(
+    ids(query!(
         db,
         "SELECT id FROM sessions WHERE workos_session_id = ?1 AND revoked_at IS NULL",
         workos_session_id
     )?)
-    .await?;
+    .await
+}
+
+/// The session ids a `SELECT id …` returns.
+async fn ids(stmt: D1PreparedStatement) -> Result<Vec<SessionId>, AppError> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: SessionId,
+    }
+    let rows: Vec<Id> = super::all(stmt).await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 

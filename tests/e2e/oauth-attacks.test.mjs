@@ -7,35 +7,18 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEnv, ORIGIN, MCP_RESOURCE, OAUTH_CLIENTS } from './harness.mjs';
 import { jwtPart, ed25519, forgeEdDSA, TEST_SIGNING_KEY } from './helpers.mjs';
-import { OAuthClient, Browser, mcpCall, callbackParams } from './oauth-client.mjs';
+import { OAuthClient, Browser, mcpCall, callbackParams, ClientHosts, clientDocument } from './oauth-client.mjs';
 
-// Client metadata documents served to the worker's outbound fetches, by exact URL; every outbound
-// request is recorded (so a test can tell whether the worker fetched, and where).
-const documents = new Map();
-const outboundSeen = [];
-function serve(request) {
-  outboundSeen.push(request.url);
-  const spec = documents.get(request.url);
-  const host = new URL(request.url).hostname;
-  if (!spec && !/\.example\.?$/.test(host)) return undefined;
-  if (!spec) return new Response('not found', { status: 404 });
-  return new Response(JSON.stringify(spec.body), { status: spec.status ?? 200, headers: { 'content-type': 'application/json', ...(spec.headers ?? {}) } });
-}
-const doc = (url, over = {}) => ({
-  client_id: url,
-  client_name: 'Attack Client',
-  redirect_uris: ['http://127.0.0.1:43999/callback'],
-  grant_types: ['authorization_code', 'refresh_token'],
-  response_types: ['code'],
-  token_endpoint_auth_method: 'none',
-  ...over,
-});
+// Client metadata documents, served to the worker's outbound fetches; `hosts.seen` is every
+// outbound request (see ClientHosts).
+const hosts = new ClientHosts();
+const doc = (url, over = {}) => clientDocument(url, { client_name: 'Attack Client', redirect_uris: ['http://127.0.0.1:43999/callback'], ...over });
 
 let env;
 let ada;
 before(async () => {
   env = await startEnv({
-    outbound: serve,
+    outbound: hosts.serve,
     vars: { OAUTH_CIMD_BLOCKED_HOSTS: 'blocked.example,*.evil-cdn.example' },
     // Same D1 and keys: the operator's later configuration, where a client host has been blocked.
     variants: { 'blocked.local': { OAUTH_CIMD_BLOCKED_HOSTS: 'late-blocked.example' } },
@@ -93,7 +76,7 @@ test('AS: an unverified client (metadata document on any host) cannot use /oauth
   // RFC 9700 §4.11.2: anyone can publish a metadata document naming any https redirect URI, so an
   // error redirect without any user interaction turns this origin into an open redirector.
   const url = 'https://phisher.example/oauth/client.json';
-  documents.set(url, { body: doc(url, { redirect_uris: ['https://phisher.example/login-page'] }) });
+  hosts.set(url, { body: doc(url, { redirect_uris: ['https://phisher.example/login-page'] }) });
   const res = await env.fetch(`/oauth/authorize?client_id=${encodeURIComponent(url)}&response_type=token`);
   const location = res.headers.get('location') ?? '';
   assert.ok(!location.startsWith('https://phisher.example/'), `redirected without user interaction to ${location}`);
@@ -101,11 +84,11 @@ test('AS: an unverified client (metadata document on any host) cannot use /oauth
 
 test('AS: the metadata-document blocklist cannot be bypassed with a trailing dot on the host', async () => {
   for (const url of ['https://blocked.example./client.json', 'https://x.evil-cdn.example./client.json']) {
-    documents.set(url, { body: doc(url) });
-    const before = outboundSeen.length;
+    hosts.set(url, { body: doc(url) });
+    const before = hosts.seen.length;
     const res = await env.fetch(`/oauth/authorize?${cli().authorizeParams({ client_id: url, redirect_uri: 'http://127.0.0.1:43999/callback' })}`);
     assert.equal(res.status, 400, `${url}: ${res.status} ${res.headers.get('location')}`);
-    assert.deepEqual(outboundSeen.slice(before), [], `${url} was fetched`);
+    assert.deepEqual(hosts.seen.slice(before), [], `${url} was fetched`);
   }
 });
 
@@ -135,7 +118,7 @@ test('AS: a code is redeemed only by the client it was issued to, and a refusal 
   // Another public client that somehow holds the code and the verifier (e.g. a malicious app on the
   // same machine that intercepted the loopback redirect).
   const url = 'https://other-app.example/client.json';
-  documents.set(url, { body: doc(url) });
+  hosts.set(url, { body: doc(url) });
   const b = new OAuthClient(env, { id: url, redirectUri: 'http://127.0.0.1:43999/callback' });
   b.pkce = a.pkce;
   const stolen = await b.exchange(cb.code, { redirect_uri: a.redirectUri });
@@ -164,7 +147,7 @@ test('AS: a refresh that asks only for offline_access is invalid_scope, never a 
 
 test('AS: blocking a metadata-document host stops its clients at the token endpoint too (existing grants do not refresh)', async () => {
   const url = 'https://late-blocked.example/client.json';
-  documents.set(url, { body: doc(url) });
+  hosts.set(url, { body: doc(url) });
   const c = new OAuthClient(env, { id: url, redirectUri: 'http://127.0.0.1:43999/callback' });
   const t = await c.tokens(ada);
   // Same database, the operator's newer configuration (OAUTH_CIMD_BLOCKED_HOSTS=late-blocked.example).
@@ -245,28 +228,28 @@ test('CIMD: IP-literal and local-name client ids are refused before any outbound
   // oauth-conformance counts fetches only for *.example hosts, so a fetch of 127.0.0.1 goes unseen there.
   for (const url of ['https://127.0.0.1/client.json', 'https://10.0.0.8/client.json', 'https://[::1]/client.json',
     'https://169.254.169.254/latest/meta-data.json', 'https://localhost/client.json', 'https://intranet/client.json']) {
-    const before = outboundSeen.length;
+    const before = hosts.seen.length;
     const res = await env.fetch(`/oauth/authorize?${cli().authorizeParams({ client_id: url, redirect_uri: 'http://127.0.0.1:43999/callback' })}`);
     assert.equal(res.status, 400, url);
-    assert.deepEqual(outboundSeen.slice(before), [], `${url} was fetched`);
+    assert.deepEqual(hosts.seen.slice(before), [], `${url} was fetched`);
   }
 });
 
 test('CIMD: a redirect from the client_id URL is not followed, even to a valid document', async () => {
   const url = 'https://redirecting.example/client.json';
   const target = 'https://elsewhere.example/client.json';
-  documents.set(url, { status: 302, body: {}, headers: { location: target } });
-  documents.set(target, { body: doc(url) }); // a document that would pass every check
-  const before = outboundSeen.length;
+  hosts.set(url, { status: 302, body: {}, headers: { location: target } });
+  hosts.set(target, { body: doc(url) }); // a document that would pass every check
+  const before = hosts.seen.length;
   const res = await env.fetch(`/oauth/authorize?${cli().authorizeParams({ client_id: url, redirect_uri: 'http://127.0.0.1:43999/callback' })}`);
   assert.equal(res.status, 400, `${res.status} ${res.headers.get('location')}`);
   assert.match((await res.json()).error_description, /redirect/);
-  assert.deepEqual(outboundSeen.slice(before), [url], 'only the client_id URL itself was requested');
+  assert.deepEqual(hosts.seen.slice(before), [url], 'only the client_id URL itself was requested');
 });
 
 test('a client not registered for refresh tokens gets none at the code exchange', async () => {
   const url = 'https://no-refresh.example/client.json';
-  documents.set(url, { body: doc(url, { grant_types: ['authorization_code'] }) });
+  hosts.set(url, { body: doc(url, { grant_types: ['authorization_code'] }) });
   const c = new OAuthClient(env, { id: url, redirectUri: 'http://127.0.0.1:43999/callback' });
   const t = await c.tokens(ada);
   assert.equal(t.refresh_token, undefined);
@@ -311,7 +294,7 @@ test('concurrent redemptions: exactly one winner per code, over many codes', asy
 test('CIMD: a client name with bidi/format characters is refused (consent-page spoofing)', async () => {
   const url = 'https://bidi.example/client.json';
   // Renders as "Claude (moc.elgoog.rekcatta)" reversed tail: U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE.
-  documents.set(url, { body: doc(url, { client_name: 'Claude\u200b \u202Emoc.ia.edualc' }) });
+  hosts.set(url, { body: doc(url, { client_name: 'Claude\u200b \u202Emoc.ia.edualc' }) });
   const res = await env.fetch(`/oauth/authorize?${cli().authorizeParams({ client_id: url, redirect_uri: 'http://127.0.0.1:43999/callback' })}`);
   assert.equal(res.status, 400, `${res.status} ${res.headers.get('location')}`);
 });

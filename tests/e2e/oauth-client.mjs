@@ -5,6 +5,7 @@
 // from the worker's code; the official SDK client is exercised separately (mcp-sdk.test.mjs).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CookieJar, browserLogin, ORIGIN, MCP_RESOURCE } from './harness.mjs';
 
 /** The MCP authorization revisions, oldest first. */
@@ -204,4 +205,53 @@ export function challengeOf(header) {
   const params = {};
   for (const m of header.matchAll(/(\w+)="([^"]*)"/g)) params[m[1]] = m[2];
   return { scheme, params };
+}
+
+/**
+ * OAuth clients' web servers, as the worker's outbound fetches meet them: serves the client metadata
+ * documents a test sets, by exact URL ({body, status, headers, delayMs}), answers 404 for other URLs
+ * on `*.example` hosts, and lets everything else through (the WorkOS stand-in). Every outbound
+ * request is recorded in `seen`, so a test can tell whether, and where, the worker fetched. Pass
+ * `serve` as startEnv's `outbound`.
+ */
+export class ClientHosts {
+  constructor() {
+    this.documents = new Map();
+    this.seen = [];
+    this.serve = (request) => this.#answer(request);
+  }
+
+  set(url, spec) {
+    this.documents.set(url, spec);
+  }
+
+  /** How many times the worker requested `url`. */
+  fetched(url) {
+    return this.seen.filter((u) => u === url).length;
+  }
+
+  #answer(request) {
+    this.seen.push(request.url);
+    const spec = this.documents.get(request.url);
+    if (!spec && !/\.example\.?$/.test(new URL(request.url).hostname)) return undefined;
+    if (!spec) return new Response('not found', { status: 404 });
+    const respond = () => new Response(typeof spec.body === 'string' ? spec.body : JSON.stringify(spec.body), {
+      status: spec.status ?? 200,
+      headers: { 'content-type': 'application/json', ...(spec.headers ?? {}) },
+    });
+    return spec.delayMs ? sleep(spec.delayMs).then(respond) : respond();
+  }
+}
+
+/** A valid client metadata document for `url` (loopback redirect, refresh tokens) with `over` on top. */
+export function clientDocument(url, over = {}) {
+  return {
+    client_id: url,
+    client_name: 'Metadata Client',
+    redirect_uris: ['http://127.0.0.1:43111/callback'],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+    ...over,
+  };
 }

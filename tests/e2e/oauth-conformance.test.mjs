@@ -12,46 +12,19 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEnv, ORIGIN, MCP_RESOURCE, OTHER_MCP_RESOURCE, OAUTH_CLIENTS } from './harness.mjs';
 import { jwtPart } from './helpers.mjs';
-import { OAuthClient, Browser, REVISIONS, since, mcpCall, challengeOf, pkce, callbackParams } from './oauth-client.mjs';
+import { OAuthClient, Browser, REVISIONS, since, mcpCall, challengeOf, pkce, callbackParams, ClientHosts, clientDocument } from './oauth-client.mjs';
 
-// Client metadata documents, by URL: {body, status, headers, delayMs}; `fetched` counts requests.
-const documents = new Map();
-const fetched = new Map();
+// Client metadata documents, served to the worker's outbound fetches (see ClientHosts).
+const hosts = new ClientHosts();
 const DOC_HOST = 'https://client.example';
 const TRUSTED_DOC = 'https://tools.trusted.example/oauth/client.json';
-
-function serveDocument(request) {
-  const spec = documents.get(request.url);
-  const host = new URL(request.url).host;
-  if (!spec && !host.endsWith('.example')) return undefined;
-  fetched.set(request.url, (fetched.get(request.url) ?? 0) + 1);
-  if (!spec) return new Response('not found', { status: 404 });
-  const respond = () => new Response(typeof spec.body === 'string' ? spec.body : JSON.stringify(spec.body), {
-    status: spec.status ?? 200,
-    headers: { 'content-type': 'application/json', ...(spec.headers ?? {}) },
-  });
-  return spec.delayMs ? sleep(spec.delayMs).then(respond) : respond();
-}
-
-/** A metadata document for `url` with `over` on top. */
-function document(url, over = {}) {
-  return {
-    client_id: url,
-    client_name: 'Metadata Client',
-    redirect_uris: ['http://127.0.0.1:43111/callback'],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-    ...over,
-  };
-}
 
 let env;
 let ada;
 let alan;
 before(async () => {
   env = await startEnv({
-    outbound: serveDocument,
+    outbound: hosts.serve,
     vars: { OAUTH_CIMD_TRUSTED_HOSTS: '*.trusted.example', OAUTH_CIMD_BLOCKED_HOSTS: 'blocked.example' },
     variants: { 'nodcr.local': { OAUTH_DYNAMIC_REGISTRATION: 'off' } },
   });
@@ -505,7 +478,7 @@ for (const revision of REVISIONS) {
 
       test('accepts a Client ID Metadata Document client: fetched once, cached, exact client_id, redirect URIs from the document', async () => {
         const url = `${DOC_HOST}/oauth/${revision}/client.json`;
-        documents.set(url, { body: document(url), headers: { 'cache-control': 'max-age=300' } });
+        hosts.set(url, { body: clientDocument(url), headers: { 'cache-control': 'max-age=300' } });
         const c = new OAuthClient(env, { id: url, redirectUri: 'http://127.0.0.1:43111/callback', revision });
         const page = await ada.consentPage((await c.authorizeRequest()).headers.get('location'));
         assert.match(page.html, /Metadata Client/);
@@ -517,7 +490,7 @@ for (const revision of REVISIONS) {
         assert.equal(t.status, 200, JSON.stringify(t.body));
         assert.equal(jwtPart(t.body.access_token, 1).client_id, url);
         await c.tokens(ada);
-        assert.equal(fetched.get(url), 1, 'the document was cached (max-age=300)');
+        assert.equal(hosts.fetched(url), 1, 'the document was cached (max-age=300)');
         const other = await c.authorizeRequest({ redirect_uri: 'http://127.0.0.1:43111/other' });
         assert.equal(other.status, 400, 'a redirect URI the document does not list');
         assert.equal(other.headers.get('location'), null);
@@ -528,17 +501,17 @@ for (const revision of REVISIONS) {
 
       test('refuses bad metadata documents and their URLs before any redirect', async () => {
         const cases = [
-          ['mismatch', (u) => ({ body: document(`${u}x`) })],
+          ['mismatch', (u) => ({ body: clientDocument(`${u}x`) })],
           ['bad json', () => ({ body: '{"client_id": ' })],
-          ['oversized', (u) => ({ body: document(u, { client_name: 'x'.repeat(90), padding: 'p'.repeat(6000) }) })],
+          ['oversized', (u) => ({ body: clientDocument(u, { client_name: 'x'.repeat(90), padding: 'p'.repeat(6000) }) })],
           ['status 404', () => ({ status: 404, body: {} })],
           ['redirect', () => ({ status: 302, body: {}, headers: { location: 'https://127.0.0.1/x' } })],
-          ['secret', (u) => ({ body: document(u, { client_secret: 's' }) })],
-          ['no name', (u) => ({ body: document(u, { client_name: undefined }) })],
+          ['secret', (u) => ({ body: clientDocument(u, { client_secret: 's' }) })],
+          ['no name', (u) => ({ body: clientDocument(u, { client_name: undefined }) })],
         ];
         for (const [name, spec] of cases) {
           const url = `${DOC_HOST}/refused/${revision}/${name.replace(/\W/g, '-')}.json`;
-          documents.set(url, spec(url));
+          hosts.set(url, spec(url));
           const c = new OAuthClient(env, { id: url, redirectUri: 'http://127.0.0.1:43111/callback', revision });
           const res = await c.authorizeRequest();
           assert.equal(res.status, 400, name);
@@ -547,20 +520,20 @@ for (const revision of REVISIONS) {
           assert.equal(body.error, 'invalid_request', name);
           assert.match(body.error_description, /metadata document/, name);
           await c.authorizeRequest();
-          assert.equal(fetched.get(url), 2, `${name}: a refused document is not cached`);
+          assert.equal(hosts.fetched(url), 2, `${name}: a refused document is not cached`);
         }
         for (const url of ['https://127.0.0.1/client.json', 'https://10.0.0.8/client.json', 'https://[::1]/client.json', 'https://localhost/client.json',
           'https://metadata.localhost/c.json', 'https://intranet/client.json', 'http://client.example/client.json', 'https://client.example/',
           'https://client.example/a/../client.json', 'https://blocked.example/client.json']) {
           const res = await new OAuthClient(env, { id: url, redirectUri: 'http://127.0.0.1:43111/callback', revision }).authorizeRequest();
           assert.equal(res.status, 400, url);
-          assert.equal(fetched.get(url), undefined, `${url} is refused without being fetched`);
+          assert.equal(hosts.fetched(url), 0, `${url} is refused without being fetched`);
         }
       });
 
       test('a slow metadata document host is given up on after the time limit', async () => {
         const url = `${DOC_HOST}/slow/${revision}/client.json`;
-        documents.set(url, { body: document(url), delayMs: 6500 });
+        hosts.set(url, { body: clientDocument(url), delayMs: 6500 });
         const started = Date.now();
         const res = await new OAuthClient(env, { id: url, redirectUri: 'http://127.0.0.1:43111/callback', revision }).authorizeRequest();
         assert.equal(res.status, 400);
@@ -569,7 +542,7 @@ for (const revision of REVISIONS) {
       });
 
       test('a metadata document on a trusted host is not marked unverified', async () => {
-        documents.set(TRUSTED_DOC, { body: document(TRUSTED_DOC, { client_name: 'Trusted Tool', redirect_uris: ['https://tools.trusted.example/cb'] }) });
+        hosts.set(TRUSTED_DOC, { body: clientDocument(TRUSTED_DOC, { client_name: 'Trusted Tool', redirect_uris: ['https://tools.trusted.example/cb'] }) });
         const c = new OAuthClient(env, { id: TRUSTED_DOC, redirectUri: 'https://tools.trusted.example/cb', revision });
         const page = await ada.consentPage((await c.authorizeRequest()).headers.get('location'));
         assert.match(page.html, /Trusted Tool/);

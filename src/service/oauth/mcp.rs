@@ -6,10 +6,9 @@
 
 use serde::Serialize;
 
-use crate::domain::ids::{OrganizationId, UserId};
 use crate::domain::oauth::resource::Resource;
 use crate::error::AppError;
-use crate::service::identity::{self, Credential, Via};
+use crate::service::identity::{self, Credential, IdentityUserView, Via};
 use crate::service::permissions::{self, Question};
 use crate::service::App;
 
@@ -22,15 +21,6 @@ pub struct McpRequest<'a> {
     pub method: Option<&'a str>,
     /// For `tools/call`: the tool (`Mcp-Name`, or `params.name`).
     pub tool: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UserRef<'a> {
-    id: &'a UserId,
-    email: &'a str,
-    role: &'a str,
-    organization_id: Option<&'a OrganizationId>,
 }
 
 /// The answer, shaped for the MCP server's response.
@@ -135,12 +125,7 @@ pub async fn check(app: &App, q: &McpRequest<'_>) -> Result<McpAnswer, AppError>
     }
     Ok(McpAnswer {
         allowed: true,
-        user: Some(serde_json::to_value(UserRef {
-            id: &who.user_id,
-            email: &who.email,
-            role: &who.role,
-            organization_id: who.organization_id.as_ref(),
-        })?),
+        user: Some(serde_json::to_value(IdentityUserView::from(&who))?),
         client_id: Some(grant.client_id.clone()),
         scope: Some(grant.scope.to_string()),
         status: None,
