@@ -72,6 +72,12 @@ macro_rules! id_type {
                 }
             }
 
+            /// An id read back from this worker's own database, as it was written (only ids that
+            /// came through [`Self::parse`] or [`Self::generate`] are written), the same as its serde form.
+            pub fn from_stored(s: String) -> Self {
+                $name(s)
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }

@@ -1,16 +1,15 @@
 //! The `api_keys` table: SHA-256 of the key (never the key), its prefix and visible start, scopes,
 //! expiry and revocation. Lookups by hash use the UNIQUE index on `key_hash`.
 
-use serde::Deserialize;
+use super::query;
 use worker::d1::{D1Database, D1PreparedStatement};
-use worker::query;
 
 use crate::domain::account::AccountStatus;
 use crate::domain::ids::{ApiKeyId, OrganizationId, UserId};
 use crate::error::AppError;
 
 /// A key as its owner may see it (never the hash).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ApiKeyRow {
     pub id: ApiKeyId,
     pub name: String,
@@ -22,6 +21,23 @@ pub struct ApiKeyRow {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
+}
+
+impl super::FromRow for ApiKeyRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(ApiKeyRow {
+            id: row.id("id", ApiKeyId::from_stored),
+            name: row.text("name"),
+            prefix: row.text("prefix"),
+            start: row.text("start"),
+            scopes: row.opt_text("scopes"),
+            organization_id: row.opt_id("organization_id", OrganizationId::from_stored),
+            last_used_at: row.opt_int("last_used_at"),
+            expires_at: row.int("expires_at"),
+            revoked_at: row.opt_int("revoked_at"),
+            created_at: row.int("created_at"),
+        })
+    }
 }
 
 /// A key joined with the facts about its owner that authentication needs.
@@ -40,7 +56,6 @@ pub struct KeyWithOwner {
     pub owner: AccountStatus,
 }
 
-#[derive(Deserialize)]
 struct KeyWithOwnerRow {
     id: ApiKeyId,
     user_id: UserId,
@@ -53,6 +68,24 @@ struct KeyWithOwnerRow {
     email: String,
     role: String,
     is_active: i64,
+}
+
+impl super::FromRow for KeyWithOwnerRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(KeyWithOwnerRow {
+            id: row.id("id", ApiKeyId::from_stored),
+            user_id: row.id("user_id", UserId::from_stored),
+            name: row.text("name"),
+            scopes: row.opt_text("scopes"),
+            organization_id: row.opt_id("organization_id", OrganizationId::from_stored),
+            last_used_at: row.opt_int("last_used_at"),
+            expires_at: row.int("expires_at"),
+            revoked_at: row.opt_int("revoked_at"),
+            email: row.text("email"),
+            role: row.text("role"),
+            is_active: row.int("is_active"),
+        })
+    }
 }
 
 impl From<KeyWithOwnerRow> for KeyWithOwner {

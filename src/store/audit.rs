@@ -16,7 +16,8 @@ pub struct AuditEvent<'a> {
     pub target_type: &'a str,
     pub target_id: &'a str,
     pub ip_address: Option<&'a str>,
-    pub detail: Option<&'a serde_json::Value>,
+    /// A JSON object's text.
+    pub detail: Option<&'a str>,
 }
 
 /// When an audit row is written: always, or only if a condition holds at the moment the batch
@@ -55,7 +56,7 @@ pub fn insert_when(
         JsValue::from(e.target_type),
         JsValue::from(e.target_id),
         text(e.ip_address),
-        text(e.detail.map(|d| d.to_string()).as_deref()),
+        text(e.detail),
     ];
     // D1 refuses more bound values than the statement has parameters: each condition adds its own.
     let condition = match when {
@@ -81,11 +82,11 @@ pub fn insert_when(
         "INSERT INTO audit_events (id, at, actor_user_id, action, target_type, target_id, ip_address, detail)
          SELECT ?1, ?2, {actor_sql}, ?4, ?5, ?6, ?7, ?8 WHERE {condition}"
     );
-    Ok(db.prepare(sql).bind(&params)?)
+    super::prepare(db, &sql, &params)
 }
 
 /// One audit row as read back.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct AuditRow {
     pub id: AuditId,
     pub at: i64,
@@ -95,6 +96,21 @@ pub struct AuditRow {
     pub target_id: Option<String>,
     pub ip_address: Option<String>,
     pub detail: Option<String>,
+}
+
+impl super::FromRow for AuditRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(AuditRow {
+            id: row.id("id", AuditId::from_stored),
+            at: row.int("at"),
+            actor_user_id: row.opt_text("actor_user_id"),
+            action: row.text("action"),
+            target_type: row.opt_text("target_type"),
+            target_id: row.opt_text("target_id"),
+            ip_address: row.opt_text("ip_address"),
+            detail: row.opt_text("detail"),
+        })
+    }
 }
 
 /// Which audit rows to read, newest first.
@@ -154,5 +170,5 @@ pub async fn list(db: &D1Database, f: &AuditFilter<'_>) -> Result<Vec<AuditRow>,
         "SELECT id, at, actor_user_id, action, target_type, target_id, ip_address, detail
          FROM audit_events {filter} ORDER BY at DESC, id DESC LIMIT ?{limit}"
     );
-    super::all(db.prepare(sql).bind(&params)?).await
+    super::all(super::prepare(db, &sql, &params)?).await
 }

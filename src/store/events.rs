@@ -1,19 +1,23 @@
 //! `webhook_events` (ids of WorkOS events already applied, for de-duplication), `quarantined_events`
 //! (events that could not be applied) and `sync_state` (the Events API cursor).
 
-use serde::Deserialize;
+use super::query;
 use worker::d1::{D1Database, D1PreparedStatement};
-use worker::query;
 
 use crate::error::AppError;
 
 const EVENTS_CURSOR: &str = "workos_events_cursor";
 
 pub async fn is_processed(db: &D1Database, event_id: &str) -> Result<bool, AppError> {
-    #[derive(Deserialize)]
     struct One {
         #[allow(dead_code)]
         id: String,
+    }
+
+    impl super::FromRow for One {
+        fn from_row(row: &super::Row) -> Result<Self, AppError> {
+            row.check(One { id: row.text("id") })
+        }
     }
     let row: Option<One> = super::first(query!(
         db,
@@ -65,9 +69,16 @@ pub fn quarantine(
 }
 
 pub async fn cursor(db: &D1Database) -> Result<Option<String>, AppError> {
-    #[derive(Deserialize)]
     struct Row {
         value: String,
+    }
+
+    impl super::FromRow for Row {
+        fn from_row(row: &super::Row) -> Result<Self, AppError> {
+            row.check(Row {
+                value: row.text("value"),
+            })
+        }
     }
     let row: Option<Row> = super::first(query!(
         db,

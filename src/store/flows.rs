@@ -3,16 +3,24 @@
 //! target. Consuming a flow deletes it in the same statement, so a flow is single-use even under
 //! concurrent callbacks.
 
-use serde::Deserialize;
+use super::query;
 use worker::d1::D1Database;
-use worker::query;
 
 use crate::error::AppError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Flow {
     pub return_to: String,
     pub expires_at: i64,
+}
+
+impl super::FromRow for Flow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(Flow {
+            return_to: row.text("return_to"),
+            expires_at: row.int("expires_at"),
+        })
+    }
 }
 
 pub async fn insert(

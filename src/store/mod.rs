@@ -11,14 +11,87 @@ pub mod oauth;
 pub mod orgs;
 pub mod permissions;
 pub mod retention;
+mod row;
 pub mod sessions;
 pub mod tombstones;
 pub mod users;
 
-use serde::de::DeserializeOwned;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::d1::{D1Database, D1PreparedStatement};
+use worker::worker_sys::D1Database as D1DatabaseSys;
 
 use crate::error::{AppError, Constraint};
+pub use row::{FromRow, Row};
+
+/// A value bound to a `?N` parameter, as D1 takes it: text as a string, whole numbers as a JS number
+/// (exact to 2^53; a larger one binds as `undefined`, which D1 refuses, rather than as a rounded
+/// number), `None` as NULL.
+pub trait Bind {
+    fn js(&self) -> JsValue;
+}
+
+impl Bind for str {
+    fn js(&self) -> JsValue {
+        JsValue::from_str(self)
+    }
+}
+
+impl Bind for String {
+    fn js(&self) -> JsValue {
+        JsValue::from_str(self)
+    }
+}
+
+impl Bind for i64 {
+    #[allow(clippy::cast_precision_loss)] // only values within ±2^53, where the conversion is exact
+    fn js(&self) -> JsValue {
+        if self.unsigned_abs() <= 9_007_199_254_740_991 {
+            JsValue::from_f64(*self as f64)
+        } else {
+            JsValue::UNDEFINED
+        }
+    }
+}
+
+impl<T: Bind + ?Sized> Bind for &T {
+    fn js(&self) -> JsValue {
+        (**self).js()
+    }
+}
+
+impl<T: Bind> Bind for Option<T> {
+    fn js(&self) -> JsValue {
+        self.as_ref().map_or(JsValue::NULL, Bind::js)
+    }
+}
+
+/// A statement with its parameters bound (what the `query!` macro calls).
+pub fn prepare(
+    db: &D1Database,
+    sql: &str,
+    params: &[JsValue],
+) -> Result<D1PreparedStatement, AppError> {
+    let db: &D1DatabaseSys = db.as_ref().unchecked_ref();
+    let prepared = db.prepare(sql).map_err(d1_error)?;
+    if params.is_empty() {
+        return Ok(prepared.into());
+    }
+    let params: js_sys::Array = params.iter().collect();
+    prepared
+        .bind(params)
+        .map(D1PreparedStatement::from)
+        .map_err(d1_error)
+}
+
+/// `query!(db, sql, a, b, …)`: `sql` prepared on `db` with `a` bound to `?1`, `b` to `?2`, … (each
+/// a [`Bind`] value).
+macro_rules! query {
+    ($db:expr, $sql:expr $(, $param:expr)* $(,)?) => {
+        $crate::store::prepare($db, $sql, &[$($crate::store::Bind::js(&$param)),*])
+    };
+}
+pub(crate) use query;
 
 /// The one place that recognises D1 constraint failures. D1 reports them only as message text
 /// (SQLite's "UNIQUE constraint failed: …" / "FOREIGN KEY constraint failed"), so this is where that
@@ -40,26 +113,68 @@ fn classify(message: String) -> AppError {
     }
 }
 
-fn d1_error(e: worker::Error) -> AppError {
-    classify(e.to_string())
+/// A D1 call that threw: its message (SQLite's text is in the message or its `cause`).
+fn d1_error(e: JsValue) -> AppError {
+    let message = |v: &JsValue| {
+        v.dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+    };
+    let cause = e
+        .dyn_ref::<js_sys::Error>()
+        .and_then(|err| message(&err.cause()));
+    let text = match (message(&e), cause) {
+        (Some(m), Some(c)) => format!("{m} ({c})"),
+        (Some(m), None) => m,
+        (None, _) => "the call failed".to_owned(),
+    };
+    classify(text)
+}
+
+/// Awaits a D1 call, a JS promise that may also fail to start.
+async fn call(promise: Result<js_sys::Promise, JsValue>) -> Result<JsValue, AppError> {
+    JsFuture::from(promise.map_err(d1_error)?)
+        .await
+        .map_err(d1_error)
+}
+
+/// A result object's `error`, if D1 reported one there instead of throwing.
+fn reported_error(result: &JsValue) -> Option<AppError> {
+    js_sys::Reflect::get(result, &JsValue::from_str("error"))
+        .ok()
+        .and_then(|v| v.as_string())
+        .map(classify)
+}
+
+/// A result object's `meta.changes`: how many rows a write changed.
+fn changes(result: &JsValue) -> usize {
+    js_sys::Reflect::get(result, &JsValue::from_str("meta"))
+        .and_then(|meta| js_sys::Reflect::get(&meta, &JsValue::from_str("changes")))
+        .ok()
+        .and_then(|n| n.as_f64())
+        .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= 4_294_967_295.0)
+        .map_or(0, |n| n as usize)
 }
 
 /// Runs a statement and returns its rows.
-pub async fn all<T: DeserializeOwned>(stmt: D1PreparedStatement) -> Result<Vec<T>, AppError> {
-    let result = stmt.all().await.map_err(d1_error)?;
-    if let Some(err) = result.error() {
-        return Err(classify(err));
+pub async fn all<T: FromRow>(stmt: D1PreparedStatement) -> Result<Vec<T>, AppError> {
+    let result = call(stmt.inner().all()).await?;
+    if let Some(err) = reported_error(&result) {
+        return Err(err);
     }
-    Ok(result.results::<T>()?)
+    row::rows(&result)
 }
 
 /// Runs a statement and returns its first row, if any.
-pub async fn first<T: DeserializeOwned>(stmt: D1PreparedStatement) -> Result<Option<T>, AppError> {
-    stmt.first::<T>(None).await.map_err(d1_error)
+pub async fn first<T: FromRow>(stmt: D1PreparedStatement) -> Result<Option<T>, AppError> {
+    let value = call(stmt.inner().first(None)).await?;
+    match Row::new(value) {
+        Some(row) => T::from_row(&row).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Runs a statement and returns its first row converted from its raw row type `R`.
-pub async fn first_as<R: DeserializeOwned, T: From<R>>(
+pub async fn first_as<R: FromRow, T: From<R>>(
     stmt: D1PreparedStatement,
 ) -> Result<Option<T>, AppError> {
     Ok(first::<R>(stmt).await?.map(T::from))
@@ -67,8 +182,11 @@ pub async fn first_as<R: DeserializeOwned, T: From<R>>(
 
 /// Runs a write and returns how many rows it changed.
 pub async fn run(stmt: D1PreparedStatement) -> Result<usize, AppError> {
-    let result = stmt.run().await.map_err(d1_error)?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0))
+    let result = call(stmt.inner().run()).await?;
+    if let Some(err) = reported_error(&result) {
+        return Err(err);
+    }
+    Ok(changes(&result))
 }
 
 /// Runs statements as one all-or-nothing transaction and returns each statement's changed-row count.
@@ -79,14 +197,17 @@ pub async fn batch(
     if stmts.is_empty() {
         return Ok(Vec::new());
     }
-    let results = db.batch(stmts).await.map_err(d1_error)?;
+    let statements: js_sys::Array = stmts.iter().map(|s| JsValue::from(s.inner())).collect();
+    let db: &D1DatabaseSys = db.as_ref().unchecked_ref();
+    let results = call(db.batch(statements)).await?;
+    let results = results
+        .dyn_into::<js_sys::Array>()
+        .map_err(|_| AppError::internal("d1: batch did not answer a list"))?;
     results
         .iter()
-        .map(|r| {
-            if let Some(err) = r.error() {
-                return Err(classify(err));
-            }
-            Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0))
+        .map(|r| match reported_error(&r) {
+            Some(err) => Err(err),
+            None => Ok(changes(&r)),
         })
         .collect()
 }
@@ -94,10 +215,8 @@ pub async fn batch(
 /// A trivial query: is D1 answering?
 pub async fn ping(db: &D1Database) -> bool {
     matches!(
-        db.prepare("SELECT 1 AS ok")
-            .first::<serde_json::Value>(None)
-            .await,
-        Ok(Some(_))
+        call(db.prepare("SELECT 1 AS ok").inner().first(None)).await,
+        Ok(v) if v.is_object()
     )
 }
 

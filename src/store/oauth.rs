@@ -3,9 +3,8 @@
 //! by the SHA-256 of their secret value, never the value. Redeeming a code is one batch that
 //! consumes it and opens its grant (a session row) only if that consumption won.
 
-use serde::Deserialize;
+use super::query;
 use worker::d1::{D1Database, D1PreparedStatement};
-use worker::query;
 
 use crate::domain::ids::{OrganizationId, SessionId, UserId};
 use crate::error::AppError;
@@ -25,7 +24,7 @@ pub struct GrantTerms {
 }
 
 /// A registered client's row.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RegisteredRow {
     pub id: String,
     pub name: Option<String>,
@@ -35,6 +34,20 @@ pub struct RegisteredRow {
     pub refresh: i64,
     pub secret_hash: Option<String>,
     pub created_at: i64,
+}
+
+impl super::FromRow for RegisteredRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(RegisteredRow {
+            id: row.text("id"),
+            name: row.opt_text("name"),
+            redirect_uris: row.text("redirect_uris"),
+            auth_method: row.text("auth_method"),
+            refresh: row.int("refresh"),
+            secret_hash: row.opt_text("secret_hash"),
+            created_at: row.int("created_at"),
+        })
+    }
 }
 
 const CLIENT_COLUMNS: &str =
@@ -99,7 +112,6 @@ pub struct PendingRequest {
 
 /// A row of `oauth_requests` or `oauth_codes` as D1 returns it: the grant's terms, which both
 /// tables hold, and the columns only one of them has.
-#[derive(Deserialize)]
 struct TermsRow {
     client_id: String,
     client_name: String,
@@ -110,16 +122,32 @@ struct TermsRow {
     scope: String,
     refresh_allowed: i64,
     expires_at: i64,
-    #[serde(default)]
     state: Option<String>,
-    #[serde(default)]
     user_id: Option<UserId>,
-    #[serde(default)]
     organization_id: Option<OrganizationId>,
-    #[serde(default)]
     consumed_at: Option<i64>,
-    #[serde(default)]
     session_id: Option<SessionId>,
+}
+
+impl super::FromRow for TermsRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(TermsRow {
+            client_id: row.text("client_id"),
+            client_name: row.text("client_name"),
+            redirect_uri: row.text("redirect_uri"),
+            redirect_uri_given: row.int("redirect_uri_given"),
+            code_challenge: row.text("code_challenge"),
+            resource: row.text("resource"),
+            scope: row.text("scope"),
+            refresh_allowed: row.int("refresh_allowed"),
+            expires_at: row.int("expires_at"),
+            state: row.opt_text("state"),
+            user_id: row.opt_id("user_id", UserId::from_stored),
+            organization_id: row.opt_id("organization_id", OrganizationId::from_stored),
+            consumed_at: row.opt_int("consumed_at"),
+            session_id: row.opt_id("session_id", SessionId::from_stored),
+        })
+    }
 }
 
 impl TermsRow {

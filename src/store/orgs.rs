@@ -1,15 +1,14 @@
 //! The `organizations` and `organization_memberships` tables, mirrored from WorkOS (their ids are
 //! WorkOS's). Writes carry WorkOS's `updated_at` so an older event never overwrites a newer state.
 
-use serde::Deserialize;
+use super::query;
 use worker::d1::{D1Database, D1PreparedStatement};
-use worker::query;
 
 use crate::domain::ids::{OrganizationId, UserId};
 use crate::error::AppError;
 use crate::store::users::UserKey;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct MembershipRow {
     pub user_id: UserId,
     pub organization_id: OrganizationId,
@@ -18,13 +17,32 @@ pub struct MembershipRow {
     pub workos_updated_ms: Option<i64>,
 }
 
+impl super::FromRow for MembershipRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(MembershipRow {
+            user_id: row.id("user_id", UserId::from_stored),
+            organization_id: row.id("organization_id", OrganizationId::from_stored),
+            role: row.text("role"),
+            status: row.text("status"),
+            workos_updated_ms: row.opt_int("workos_updated_ms"),
+        })
+    }
+}
+
 pub async fn find_org_updated_ms(
     db: &D1Database,
     id: &OrganizationId,
 ) -> Result<Option<Option<i64>>, AppError> {
-    #[derive(Deserialize)]
     struct Row {
         workos_updated_ms: Option<i64>,
+    }
+
+    impl super::FromRow for Row {
+        fn from_row(row: &super::Row) -> Result<Self, AppError> {
+            row.check(Row {
+                workos_updated_ms: row.opt_int("workos_updated_ms"),
+            })
+        }
     }
     let row: Option<Row> = super::first(query!(
         db,

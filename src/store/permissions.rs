@@ -1,14 +1,13 @@
 //! The `permissions` (direct grants) and `role_permissions` (what a membership role grants) tables.
 
-use serde::Deserialize;
+use super::query;
 use worker::d1::{D1Database, D1PreparedStatement};
-use worker::query;
 
 use crate::domain::ids::{OrganizationId, PermissionId, UserId};
 use crate::domain::permission::{Grant, Name, Scope};
 use crate::error::AppError;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct PermissionRow {
     pub id: PermissionId,
     pub user_id: UserId,
@@ -19,11 +18,34 @@ pub struct PermissionRow {
     pub created_at: i64,
 }
 
-#[derive(Deserialize)]
+impl super::FromRow for PermissionRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(PermissionRow {
+            id: row.id("id", PermissionId::from_stored),
+            user_id: row.id("user_id", UserId::from_stored),
+            resource: row.text("resource"),
+            action: row.text("action"),
+            organization_id: row.opt_id("organization_id", OrganizationId::from_stored),
+            granted_by: row.opt_id("granted_by", UserId::from_stored),
+            created_at: row.int("created_at"),
+        })
+    }
+}
+
 struct GrantRow {
     resource: String,
     action: String,
     organization_id: Option<String>,
+}
+
+impl super::FromRow for GrantRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(GrantRow {
+            resource: row.text("resource"),
+            action: row.text("action"),
+            organization_id: row.opt_text("organization_id"),
+        })
+    }
 }
 
 const COLUMNS: &str = "id, user_id, resource, action, organization_id, granted_by, created_at";

@@ -2,8 +2,8 @@
 //! past their cutoff, and says how many it deleted. What "past" means per table is decided here from
 //! the cutoff the service passes; which cutoff is the service's rule.
 
+use super::query;
 use worker::d1::D1Database;
-use worker::query;
 
 use crate::error::AppError;
 

@@ -2,9 +2,8 @@
 //! token), the device facts shown to the user, and revocation state. Rotation is a compare-and-swap
 //! on `refresh_hash`, which D1 executes atomically.
 
-use serde::Deserialize;
+use super::query;
 use worker::d1::{D1Database, D1PreparedStatement};
-use worker::query;
 
 use crate::domain::account::AccountStatus;
 use crate::domain::ids::{OrganizationId, SessionId, UserId};
@@ -12,7 +11,7 @@ use crate::error::AppError;
 use crate::store::users::UserKey;
 
 /// A session row (rows this worker wrote, so the ids deserialize without re-checking).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct SessionRow {
     pub id: SessionId,
     pub user_id: UserId,
@@ -35,6 +34,33 @@ pub struct SessionRow {
     pub resource: Option<String>,
     pub scope: Option<String>,
     pub refresh_allowed: i64,
+}
+
+impl super::FromRow for SessionRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(SessionRow {
+            id: row.id("id", SessionId::from_stored),
+            user_id: row.id("user_id", UserId::from_stored),
+            organization_id: row.opt_id("organization_id", OrganizationId::from_stored),
+            refresh_hash: row.text("refresh_hash"),
+            previous_refresh_hash: row.opt_text("previous_refresh_hash"),
+            rotated_at: row.opt_int("rotated_at"),
+            device: row.opt_text("device"),
+            ip_address: row.opt_text("ip_address"),
+            user_agent: row.opt_text("user_agent"),
+            workos_session_id: row.opt_text("workos_session_id"),
+            created_at: row.int("created_at"),
+            last_used_at: row.int("last_used_at"),
+            expires_at: row.int("expires_at"),
+            revoked_at: row.opt_int("revoked_at"),
+            client_id: row.opt_text("client_id"),
+            client_name: row.opt_text("client_name"),
+            redirect_uri: row.opt_text("redirect_uri"),
+            resource: row.opt_text("resource"),
+            scope: row.opt_text("scope"),
+            refresh_allowed: row.int("refresh_allowed"),
+        })
+    }
 }
 
 impl SessionRow {
@@ -242,9 +268,16 @@ pub async fn ids_for_workos_session(
 
 /// The session ids a `SELECT id …` returns.
 async fn ids(stmt: D1PreparedStatement) -> Result<Vec<SessionId>, AppError> {
-    #[derive(Deserialize)]
     struct Id {
         id: SessionId,
+    }
+
+    impl super::FromRow for Id {
+        fn from_row(row: &super::Row) -> Result<Self, AppError> {
+            row.check(Id {
+                id: row.id("id", SessionId::from_stored),
+            })
+        }
     }
     let rows: Vec<Id> = super::all(stmt).await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
@@ -259,12 +292,22 @@ pub struct Liveness {
     pub role: String,
 }
 
-#[derive(Deserialize)]
 struct LivenessRow {
     revoked_at: Option<i64>,
     expires_at: i64,
     is_active: i64,
     role: String,
+}
+
+impl super::FromRow for LivenessRow {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(LivenessRow {
+            revoked_at: row.opt_int("revoked_at"),
+            expires_at: row.int("expires_at"),
+            is_active: row.int("is_active"),
+            role: row.text("role"),
+        })
+    }
 }
 
 impl From<LivenessRow> for Liveness {

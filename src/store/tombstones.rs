@@ -1,9 +1,8 @@
 //! `tombstones`: WorkOS organizations and memberships deleted here. WorkOS delivers events in no
 //! guaranteed order, so a late `created`/`updated` for a deleted object must be skipped.
 
-use serde::Deserialize;
+use super::query;
 use worker::d1::{D1Database, D1PreparedStatement};
-use worker::query;
 
 use crate::error::AppError;
 
@@ -25,10 +24,15 @@ impl Object {
 
 /// Has WorkOS deleted this organization or membership (so later events for it are stale)?
 pub async fn exists(db: &D1Database, id: &str) -> Result<bool, AppError> {
-    #[derive(Deserialize)]
     struct One {
         #[allow(dead_code)]
         id: String,
+    }
+
+    impl super::FromRow for One {
+        fn from_row(row: &super::Row) -> Result<Self, AppError> {
+            row.check(One { id: row.text("id") })
+        }
     }
     let row: Option<One> =
         super::first(query!(db, "SELECT id FROM tombstones WHERE id = ?1", id)?).await?;

@@ -2,9 +2,8 @@
 //! is_active). WorkOS-owned fields are only ever written from WorkOS data. Rows imported from another
 //! system (scripts/import-better-auth.mjs) have no WorkOS id until [`link_to_workos`].
 
-use serde::Deserialize;
+use super::query;
 use worker::d1::{D1Database, D1PreparedStatement};
-use worker::query;
 
 use crate::domain::account::AccountStatus;
 use crate::domain::ids::UserId;
@@ -27,7 +26,6 @@ pub struct User {
     pub created_at: i64,
 }
 
-#[derive(Deserialize)]
 struct Row {
     id: UserId,
     email: String,
@@ -40,6 +38,24 @@ struct Row {
     last_login_at: Option<i64>,
     workos_updated_ms: Option<i64>,
     created_at: i64,
+}
+
+impl super::FromRow for Row {
+    fn from_row(row: &super::Row) -> Result<Self, AppError> {
+        row.check(Row {
+            id: row.id("id", UserId::from_stored),
+            email: row.text("email"),
+            first_name: row.opt_text("first_name"),
+            last_name: row.opt_text("last_name"),
+            profile_picture_url: row.opt_text("profile_picture_url"),
+            email_verified: row.int("email_verified"),
+            role: row.text("role"),
+            is_active: row.int("is_active"),
+            last_login_at: row.opt_int("last_login_at"),
+            workos_updated_ms: row.opt_int("workos_updated_ms"),
+            created_at: row.int("created_at"),
+        })
+    }
 }
 
 impl From<Row> for User {
