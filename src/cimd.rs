@@ -8,10 +8,7 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use worker::{
-    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
-    ResponseBody,
-};
+use worker::{AbortController, Delay};
 
 use crate::platform::{self, BodyError};
 
@@ -50,26 +47,23 @@ pub struct Document {
 }
 
 pub async fn fetch(url: &str) -> Result<Document, Failure> {
-    let headers = Headers::new();
-    headers
-        .set("Accept", "application/json")
-        .map_err(|_| Failure::Network)?;
-    headers
-        .set("User-Agent", "auth-worker (OAuth client metadata)")
-        .map_err(|_| Failure::Network)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get)
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
-    let request = Request::new_with_init(url, &init).map_err(|_| Failure::Network)?;
+    let out = platform::Outgoing {
+        method: "GET",
+        url,
+        headers: &[
+            ("Accept", "application/json"),
+            ("User-Agent", "auth-worker (OAuth client metadata)"),
+        ],
+        body: None,
+        follow_redirects: false,
+    };
     let controller = AbortController::default();
     let signal = controller.signal();
     let sending = Box::pin(async move {
-        let resp = Fetch::Request(request)
-            .send_with_signal(&signal)
+        let resp = platform::fetch(&out, &signal)
             .await
             .map_err(|_| Failure::Network)?;
-        let status = resp.status_code();
+        let status = resp.status();
         if status != 200 {
             return Err(Failure::Status(status));
         }
@@ -83,19 +77,7 @@ pub async fn fetch(url: &str) -> Result<Document, Failure> {
             return Err(Failure::TooLarge);
         }
         let cache_control = resp.headers().get("cache-control").ok().flatten();
-        let stream = match resp.body() {
-            ResponseBody::Stream(s) => Some(s.clone()),
-            ResponseBody::Body(bytes) if bytes.len() > MAX_DOCUMENT_BYTES => {
-                return Err(Failure::TooLarge)
-            }
-            ResponseBody::Body(bytes) => {
-                return Ok(Document {
-                    body: bytes.clone(),
-                    cache_control,
-                })
-            }
-            ResponseBody::Empty => None,
-        };
+        let stream = resp.body();
         let body = platform::read_stream_limited(stream, MAX_DOCUMENT_BYTES)
             .await
             .map_err(|e| match e {
@@ -108,7 +90,8 @@ pub async fn fetch(url: &str) -> Result<Document, Failure> {
         })
     });
     let timeout = Delay::from(Duration::from_millis(TIMEOUT_MS));
-    match select(sending, timeout).await {
+    let raced = select(sending, timeout).await;
+    match raced {
         Either::Left((outcome, _)) => outcome,
         Either::Right(_) => {
             controller.abort();

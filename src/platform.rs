@@ -6,7 +6,7 @@ use std::future::Future;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::Env;
+use worker::{web_sys, Env};
 
 use crate::error::AppError;
 
@@ -47,7 +47,7 @@ pub enum BodyError {
 /// soon as more than `limit` bytes have arrived: whatever the sender declared or not, at most
 /// `limit` + one chunk is ever held, and only `limit` bytes are copied into WASM memory.
 pub async fn read_body_limited(
-    request: &worker::web_sys::Request,
+    request: &web_sys::Request,
     limit: usize,
 ) -> Result<Vec<u8>, BodyError> {
     read_stream_limited(request.body(), limit).await
@@ -55,7 +55,7 @@ pub async fn read_body_limited(
 
 /// [`read_body_limited`] for any body stream (a fetched response's, for example).
 pub async fn read_stream_limited(
-    stream: Option<worker::web_sys::ReadableStream>,
+    stream: Option<web_sys::ReadableStream>,
     limit: usize,
 ) -> Result<Vec<u8>, BodyError> {
     let Some(stream) = stream else {
@@ -146,4 +146,56 @@ pub fn jitter_unit() -> f64 {
         Ok(b) => f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0),
         Err(_) => 0.5,
     }
+}
+
+/// An outgoing HTTP request (to WorkOS, or for a client metadata document).
+pub struct Outgoing<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: Option<&'a str>,
+    /// `false`: a redirect is answered as it is, never followed.
+    pub follow_redirects: bool,
+}
+
+/// Sends `out` with the runtime's `fetch`, abortable through `signal`. Built on the Web API types
+/// directly: the `worker` crate's request builder carries every `cf` option along, which this
+/// worker never sets. The error is the runtime's message (no header or body is ever in it).
+pub async fn fetch(
+    out: &Outgoing<'_>,
+    signal: &web_sys::AbortSignal,
+) -> Result<web_sys::Response, String> {
+    let message = |e: JsValue| {
+        e.dyn_ref::<js_sys::Error>()
+            .map_or_else(|| "fetch failed".to_owned(), |e| String::from(e.message()))
+    };
+    let headers = web_sys::Headers::new().map_err(message)?;
+    for (name, value) in out.headers {
+        headers.set(name, value).map_err(message)?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method(out.method);
+    init.set_headers(&headers);
+    if let Some(body) = out.body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    if !out.follow_redirects {
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+    }
+    init.set_signal(Some(signal));
+    let request = web_sys::Request::new_with_str_and_init(out.url, &init).map_err(message)?;
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let answer = wasm_bindgen_futures::JsFuture::from(scope.fetch_with_request(&request))
+        .await
+        .map_err(message)?;
+    answer.dyn_into().map_err(message)
+}
+
+/// A response's body as text.
+pub async fn text(response: &web_sys::Response) -> Result<String, String> {
+    let promise = response.text().map_err(|_| "unreadable body".to_owned())?;
+    let text = wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(|_| "unreadable body".to_owned())?;
+    text.as_string().ok_or_else(|| "unreadable body".to_owned())
 }

@@ -189,7 +189,7 @@ impl std::error::Error for ApiError {}
 /// foreign bodies are never copied into logs. Only these string fields are read: other fields (such as a
 /// `pending_authentication_token`) are never copied.
 pub fn parse_error(status: u16, body: &str, retry_after_header: Option<&str>) -> ApiError {
-    let json = serde_json::from_str::<serde_json::Value>(body)
+    let json = serde_json::from_slice::<serde_json::Value>(body.as_bytes())
         .ok()
         .filter(serde_json::Value::is_object);
     let field = |name: &str| {

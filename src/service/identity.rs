@@ -393,7 +393,7 @@ pub fn require_account_access(who: &Identity) -> Result<(), AppError> {
 /// Scopes are stored as a JSON array of `resource:action` strings, already validated on creation.
 pub fn parse_scopes(stored: Option<&str>) -> Result<Option<Vec<Scope>>, AppError> {
     let Some(json) = stored else { return Ok(None) };
-    let list: Vec<String> = serde_json::from_str(json)?;
+    let list: Vec<String> = serde_json::from_slice(json.as_bytes())?;
     list.iter()
         .map(|s| {
             Scope::parse(s).map_err(|_| AppError::internal("stored API key scope does not parse"))

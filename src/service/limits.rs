@@ -7,8 +7,13 @@
 //! limiter there uses `period = 60`, which is what `Retry-After` says). A binding that is not
 //! configured imposes no limit, so a deployment can drop one deliberately.
 
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::RateLimiter as RateLimiterSys;
+
 use crate::domain::client_ip;
 use crate::error::AppError;
+use crate::log;
 use crate::platform;
 
 /// Seconds a refused caller should wait: the period every limiter in wrangler.toml uses.
@@ -57,20 +62,34 @@ pub async fn check(limit: Limit, actor: &str) -> Result<(), AppError> {
     };
     // The binding sees only this key; it never leaves Cloudflare, but keep it free of secrets anyway.
     let key = format!("{}:{actor}", limit.binding());
-    match limiter.limit(key).await {
-        Ok(outcome) if outcome.success => Ok(()),
-        Ok(_) => Err(AppError::RateLimited {
+    match ask(&limiter, &key).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(AppError::RateLimited {
             retry_after_secs: PERIOD_SECS,
         }),
         Err(e) => {
             // The limiter is a guard, not a dependency: if it fails, serve the request.
-            worker::console_warn!(
-                "{}",
-                serde_json::json!({"level":"warn","msg":"rate limiter unavailable","binding":limit.binding(),"detail":e.to_string()})
+            let detail = e.dyn_ref::<js_sys::Error>().map_or_else(
+                || "the call failed".to_owned(),
+                |e| String::from(e.message()),
             );
+            log::warn("rate limiter unavailable")
+                .str("binding", limit.binding())
+                .str("detail", &detail)
+                .emit();
             Ok(())
         }
     }
+}
+
+/// `limiter.limit({key})`: whether this use is within the limit (the binding's `success`).
+async fn ask(limiter: &worker::RateLimiter, key: &str) -> Result<bool, JsValue> {
+    let limiter: &RateLimiterSys = limiter.as_ref().unchecked_ref();
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key))?;
+    let outcome = JsFuture::from(limiter.limit(options)?).await?;
+    let success = js_sys::Reflect::get(&outcome, &JsValue::from_str("success"))?;
+    Ok(success.as_bool() == Some(true))
 }
 
 /// The actor key for a client address (see `domain::client_ip::bucket`).

@@ -596,8 +596,8 @@ pub struct ConfiguredClient {
 /// Parses `OAUTH_CLIENTS`: a JSON array of clients the operator registers by hand. A client with a
 /// secret method names the SHA-256 of its secret; an introspecting resource server needs one.
 pub fn configured_clients(json: &str) -> Result<Vec<ConfiguredClient>, String> {
-    let list: Vec<Configured> =
-        serde_json::from_str(json).map_err(|e| format!("is not a JSON array of clients ({e})"))?;
+    let list: Vec<Configured> = serde_json::from_slice(json.as_bytes())
+        .map_err(|e| format!("is not a JSON array of clients ({e})"))?;
     let mut out: Vec<ConfiguredClient> = Vec::new();
     for c in list {
         let id = c.client_id.clone();

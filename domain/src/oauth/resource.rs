@@ -86,7 +86,7 @@ pub fn parse_resources(
     production: bool,
     own_audience: &str,
 ) -> Result<Vec<Resource>, String> {
-    let list: Vec<Configured> = serde_json::from_str(json)
+    let list: Vec<Configured> = serde_json::from_slice(json.as_bytes())
         .map_err(|e| format!("is not a JSON array of resources ({e})"))?;
     if list.len() > MAX_RESOURCES {
         return Err(format!("lists more than {MAX_RESOURCES} resources"));
