@@ -404,13 +404,10 @@ fn oauth_settings(
 /// The reason a structured setting was refused, for the operator's log (`wrangler tail`). These
 /// settings hold no secret (clients carry only their secret's hash), so the reason may quote them.
 fn log_refusal(var: &str, why: &str) {
-    #[cfg(target_arch = "wasm32")]
-    worker::console_error!(
-        "{}",
-        serde_json::json!({"level":"error","msg":"configuration refused","var":var,"reason":why})
-    );
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = (var, why);
+    crate::log::error("configuration refused")
+        .str("var", var)
+        .str("reason", why)
+        .emit();
 }
 
 #[cfg(test)]

@@ -302,13 +302,16 @@ pub fn error_body_response(
     description: &str,
     headers: Headers,
 ) -> Response {
-    let body = serde_json::json!({ "error": code, "error_description": description });
+    let body = crate::domain::json::Object::new()
+        .str("error", code)
+        .str("error_description", description)
+        .finish();
     let _ = headers.set("Content-Type", "application/json; charset=utf-8");
     let _ = headers.set("Cache-Control", "no-store");
     Response::builder()
         .with_status(status)
         .with_headers(headers)
-        .fixed(body.to_string().into_bytes())
+        .fixed(body.into_bytes())
 }
 
 impl From<crate::domain::oauth::Refusal> for AppError {

@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod http;
 mod input;
+mod log;
 mod platform;
 mod rpc;
 mod service;
@@ -45,10 +46,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 #[wasm_bindgen]
 pub async fn scheduled(controller: JsValue, env: JsValue, _ctx: JsValue) -> Result<(), JsValue> {
     if !is_cron_controller(&controller) {
-        worker::console_warn!(
-            "{}",
-            serde_json::json!({"level":"warn","msg":"scheduled refused: not called by the cron trigger"})
-        );
+        log::warn("scheduled refused: not called by the cron trigger").emit();
         return Err(
             js_sys::Error::new("forbidden: only the cron trigger runs scheduled jobs").into(),
         );

@@ -9,14 +9,16 @@
 //! same `Serialize` views.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::domain::ids::{ApiKeyId, SessionId};
+use crate::domain::json::Object as JsonObject;
 use crate::domain::{login_flow, return_to, time::format_rfc3339, token};
 use crate::error::AppError;
 use crate::input::{self, Fields};
+use crate::log;
 use crate::platform;
 use crate::service::api_keys::{self, ApiKeyView, CreateKey};
 use crate::service::identity::{self, Credential, IdentityView, Via};
@@ -151,10 +153,12 @@ fn plain_json(v: &JsValue, depth: usize, budget: &mut Budget) -> Result<Value, &
 /// A view as a JS value: serialized once with serde_json (the same code the HTTP answers use) and
 /// parsed by the engine's JSON.parse, rather than built field by field across the boundary.
 fn to_js<T: Serialize>(v: &T) -> JsValue {
-    serde_json::to_string(v)
-        .ok()
-        .and_then(|text| js_sys::JSON::parse(&text).ok())
-        .unwrap_or(JsValue::NULL)
+    serde_json::to_string(v).map_or(JsValue::NULL, |text| text_to_js(&text))
+}
+
+/// JSON text (an object built with `domain::json::Object`) as a JS value.
+fn text_to_js(text: &str) -> JsValue {
+    js_sys::JSON::parse(text).unwrap_or(JsValue::NULL)
 }
 
 /// A rejection carrying `<code>: <description>` (no internals; those go to the log).
@@ -164,13 +168,10 @@ fn reject(method: &str, e: &AppError) -> JsValue {
 }
 
 fn log_failure(method: &str, e: &AppError) {
-    let line = json!({"level": if e.status() >= 500 { "error" } else { "warn" }, "msg": "rpc", "method": method,
-                      "error": e.code(), "detail": e.log_detail()});
-    if e.status() >= 500 {
-        worker::console_error!("{line}");
-    } else {
-        worker::console_log!("{line}");
-    }
+    log::failure("rpc", e)
+        .str("method", method)
+        .app_error(e)
+        .emit();
 }
 
 /// `validateToken(token, {audience}?)` → `{valid:true, user, session?, apiKey?}` or
@@ -202,7 +203,11 @@ pub async fn validate_token(token: JsValue, options: JsValue) -> JsValue {
             if e.status() >= 500 {
                 log_failure("validateToken", &e);
             }
-            (to_js(&json!({ "valid": false, "error": e.code() })), 0)
+            let answer = JsonObject::new()
+                .bool("valid", false)
+                .str("error", e.code())
+                .finish();
+            (text_to_js(&answer), 0)
         }
     };
     #[allow(clippy::cast_precision_loss)]
@@ -240,11 +245,20 @@ pub async fn create_api_key(params: JsValue) -> JsValue {
     }
     .await;
     match result {
-        Ok(created) => to_js(&json!({ "success": true, "apiKey": ApiKeyView::from(created) })),
+        Ok(created) => text_to_js(
+            &JsonObject::new()
+                .bool("success", true)
+                .value("apiKey", &ApiKeyView::from(created))
+                .finish(),
+        ),
         Err(e) => {
             log_failure("createApiKey", &e);
-            to_js(
-                &json!({ "success": false, "error": e.code(), "error_description": e.description() }),
+            text_to_js(
+                &JsonObject::new()
+                    .bool("success", false)
+                    .str("error", e.code())
+                    .str("error_description", &e.description())
+                    .finish(),
             )
         }
     }
@@ -281,7 +295,14 @@ pub async fn refresh_session(refresh_token: JsValue) -> Result<JsValue, JsValue>
     }
     .await;
     result
-        .map(|p| to_js(&json!({ "token": p.token, "refreshToken": p.refresh_token })))
+        .map(|p| {
+            text_to_js(
+                &JsonObject::new()
+                    .str("token", &p.token)
+                    .str("refreshToken", &p.refresh_token)
+                    .finish(),
+            )
+        })
         .map_err(|e| reject("refreshSession", &e))
 }
 
@@ -319,11 +340,17 @@ pub async fn create_session(params: JsValue) -> Result<JsValue, JsValue> {
     .await;
     result
         .map(|p| {
-            to_js(&json!({
-                "token": p.token,
-                "refreshToken": p.refresh_token,
-                "session": { "id": p.session_id, "expiresAt": format_rfc3339(p.session_expires_at) },
-            }))
+            let session = JsonObject::new()
+                .str("id", p.session_id.as_str())
+                .str("expiresAt", &format_rfc3339(p.session_expires_at))
+                .finish();
+            text_to_js(
+                &JsonObject::new()
+                    .str("token", &p.token)
+                    .str("refreshToken", &p.refresh_token)
+                    .raw("session", &session)
+                    .finish(),
+            )
         })
         .map_err(|e| reject("createSession", &e))
 }
@@ -441,11 +468,13 @@ pub async fn exchange_workos_code(code: JsValue, state: JsValue) -> Result<JsVal
     .await;
     result
         .map(|s| {
-            to_js(&json!({
-                "accessToken": s.pair.token,
-                "refreshToken": s.pair.refresh_token,
-                "user": UserView::from(&s.user),
-            }))
+            text_to_js(
+                &JsonObject::new()
+                    .str("accessToken", &s.pair.token)
+                    .str("refreshToken", &s.pair.refresh_token)
+                    .value("user", &UserView::from(&s.user))
+                    .finish(),
+            )
         })
         .map_err(|e| reject("exchangeWorkOSCode", &e))
 }

@@ -9,14 +9,16 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use serde_json::Value;
+use worker::{AbortController, Delay, Method};
 
 use crate::config::Config;
+use crate::domain::json::Object as JsonObject;
 use crate::domain::workos::{
     self as wos, ApiError, AuthenticateResponse, Event, List, Membership, Organization, User,
 };
 use crate::error::{AppError, Code};
+use crate::log;
 use crate::platform;
 
 #[derive(Debug)]
@@ -136,27 +138,24 @@ impl<'a> WorkOs<'a> {
         ip_address: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<AuthenticateResponse, Failure> {
-        let mut body = json!({
-            "grant_type": "authorization_code",
-            "client_id": self.cfg.workos_client_id,
-            "client_secret": self.cfg.workos_client_secret.expose(),
-            "code": code,
-        });
-        if let Some(obj) = body.as_object_mut() {
-            if let Some(v) = code_verifier {
-                obj.insert("code_verifier".into(), v.into());
-            }
-            if let Some(ip) = ip_address {
-                obj.insert("ip_address".into(), ip.into());
-            }
-            if let Some(ua) = user_agent {
-                obj.insert("user_agent".into(), ua.into());
+        let mut body = JsonObject::new()
+            .str("grant_type", "authorization_code")
+            .str("client_id", &self.cfg.workos_client_id)
+            .str("client_secret", self.cfg.workos_client_secret.expose())
+            .str("code", code);
+        for (name, value) in [
+            ("code_verifier", code_verifier),
+            ("ip_address", ip_address),
+            ("user_agent", user_agent),
+        ] {
+            if let Some(value) = value {
+                body = body.str(name, value);
             }
         }
         self.call(
             Method::Post,
             "/user_management/authenticate",
-            Some(body),
+            Some(body.finish()),
             false,
         )
         .await
@@ -206,7 +205,7 @@ impl<'a> WorkOs<'a> {
             .call(
                 Method::Post,
                 "/user_management/sessions/revoke",
-                Some(json!({ "session_id": session_id })),
+                Some(JsonObject::new().str("session_id", session_id).finish()),
                 true,
             )
             .await?;
@@ -231,17 +230,19 @@ impl<'a> WorkOs<'a> {
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<String>,
         retry: bool,
     ) -> Result<T, Failure> {
         let mut retry_index = 0u32;
         loop {
-            let outcome = self.send(method.clone(), path, body.as_ref()).await;
+            let outcome = self.send(method.clone(), path, body.as_deref()).await;
             let failure = match outcome {
                 Ok(a) if (200..300).contains(&a.status) => {
-                    return serde_json::from_str::<T>(&a.body).map_err(|_| Failure::Malformed {
-                        status: a.status,
-                        request_id: a.request_id,
+                    return serde_json::from_slice::<T>(a.body.as_bytes()).map_err(|_| {
+                        Failure::Malformed {
+                            status: a.status,
+                            request_id: a.request_id,
+                        }
                     });
                 }
                 Ok(a) => {
@@ -261,10 +262,12 @@ impl<'a> WorkOs<'a> {
                 _ => None,
             };
             let wait = wos::backoff_ms(retry_index, retry_after, platform::jitter_unit());
-            worker::console_warn!(
-                "{}",
-                json!({"level":"warn","msg":"workos retry","path":strip_query(path),"attempt":retry_index + 1,"wait_ms":wait,"reason":failure.describe()})
-            );
+            log::warn("workos retry")
+                .str("path", strip_query(path))
+                .int("attempt", i64::from(retry_index) + 1)
+                .int("wait_ms", i64::try_from(wait).unwrap_or(i64::MAX))
+                .str("reason", &failure.describe())
+                .emit();
             Delay::from(Duration::from_millis(wait)).await;
             retry_index += 1;
         }
@@ -274,47 +277,36 @@ impl<'a> WorkOs<'a> {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&str>,
     ) -> Result<Answer, Failure> {
         let url = format!("{}{}", self.cfg.workos_api_base, path);
-        let headers = Headers::new();
-        let h = |name: &str, value: &str| {
-            headers
-                .set(name, value)
-                .map_err(|e| Failure::Network(e.to_string()))
-        };
-        h("Accept", "application/json")?;
-        h("User-Agent", "auth-worker")?;
-        h(
-            "Authorization",
-            &format!("Bearer {}", self.cfg.workos_api_key.expose()),
-        )?;
-        let mut init = RequestInit::new();
-        init.with_method(method);
-        if let Some(b) = body {
-            h("Content-Type", "application/json")?;
-            init.with_body(Some(b.to_string().into()));
+        let authorization = format!("Bearer {}", self.cfg.workos_api_key.expose());
+        let mut headers = vec![
+            ("Accept", "application/json"),
+            ("User-Agent", "auth-worker"),
+            ("Authorization", authorization.as_str()),
+        ];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
         }
-        init.with_headers(headers);
-        let request =
-            Request::new_with_init(&url, &init).map_err(|e| Failure::Network(e.to_string()))?;
-
+        let out = platform::Outgoing {
+            method: method.as_ref(),
+            url: &url,
+            headers: &headers,
+            body,
+            follow_redirects: true,
+        };
         let controller = AbortController::default();
         let signal = controller.signal();
-        let fetch = Fetch::Request(request);
         let sending = Box::pin(async move {
-            let mut resp = fetch
-                .send_with_signal(&signal)
+            let resp = platform::fetch(&out, &signal)
                 .await
-                .map_err(|e| Failure::Network(e.to_string()))?;
+                .map_err(Failure::Network)?;
             let header = |n: &str| resp.headers().get(n).ok().flatten();
             let request_id = header("x-request-id");
             let retry_after = header("retry-after");
-            let status = resp.status_code();
-            let body = resp
-                .text()
-                .await
-                .map_err(|e| Failure::Network(e.to_string()))?;
+            let status = resp.status();
+            let body = platform::text(&resp).await.map_err(Failure::Network)?;
             Ok(Answer {
                 status,
                 body,
@@ -323,7 +315,8 @@ impl<'a> WorkOs<'a> {
             })
         });
         let timeout = Delay::from(Duration::from_millis(self.cfg.workos_timeout_ms));
-        match select(sending, timeout).await {
+        let raced = select(sending, timeout).await;
+        match raced {
             Either::Left((answer, _)) => answer,
             Either::Right(_) => {
                 controller.abort();

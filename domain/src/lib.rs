@@ -44,6 +44,7 @@ pub mod cookie;
 pub mod device;
 pub mod encoding;
 pub mod ids;
+pub mod json;
 pub mod linking;
 pub mod login_flow;
 pub mod oauth;

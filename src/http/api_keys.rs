@@ -1,11 +1,11 @@
 //! `POST /apikeys`, `GET /apikeys`, `DELETE /apikeys/:id`: a person (or one of their keys) manages
 //! their own keys. The key itself appears only in the creation response.
 
-use serde_json::json;
 use worker::{Request, Response};
 
-use super::{authenticate, json, read_body, Call, MAX_BODY_BYTES};
+use super::{authenticate, json, json_text, read_body, Call, MAX_BODY_BYTES};
 use crate::domain::ids::ApiKeyId;
+use crate::domain::json::Object as JsonObject;
 use crate::error::{AppError, Code};
 use crate::input::Fields;
 use crate::service::api_keys::{self, ApiKeyView, CreateKey};
@@ -29,10 +29,8 @@ pub async fn create(req: &Request, c: &Call) -> Result<Response, AppError> {
 pub async fn list(req: &Request, c: &Call) -> Result<Response, AppError> {
     let who = authenticate(req, c).await?;
     identity::require_account_access(&who)?;
-    json(
-        200,
-        &json!({ "apiKeys": api_keys::list(&c.app, &who.user_id).await? }),
-    )
+    let list = api_keys::list(&c.app, &who.user_id).await?;
+    json_text(200, JsonObject::new().value("apiKeys", &list).finish())
 }
 
 pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppError> {
@@ -42,5 +40,11 @@ pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppEr
     if !api_keys::revoke(&c.app, &who.user_id, &id, who.api_key.as_ref(), &c.client()).await? {
         return Err(Code::ApiKeyNotFound.err());
     }
-    json(200, &json!({ "revoked": true, "id": id }))
+    json_text(
+        200,
+        JsonObject::new()
+            .bool("revoked", true)
+            .str("id", id.as_str())
+            .finish(),
+    )
 }

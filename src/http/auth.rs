@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use serde_json::json;
 use worker::{Request, Response};
 
 use super::{
-    authenticate, check_same_origin, html, json, read_body, redirect, wants_json, Call,
+    authenticate, check_same_origin, html, json, json_text, read_body, redirect, wants_json, Call,
     MAX_BODY_BYTES,
 };
+use crate::domain::json::Object as JsonObject;
 use crate::domain::login_flow;
 use crate::domain::return_to::{self, ReturnTarget, ReturnToError};
 use crate::domain::time::format_rfc3339;
@@ -146,13 +146,13 @@ pub async fn callback(req: &Request, c: &Call) -> Result<Response, AppError> {
 
     if wants_json(req) {
         // The browser's cookies (and any session they name) stay as they were.
-        return json(
+        return json_text(
             200,
-            &json!({
-                "token": signed_in.pair.token,
-                "refreshToken": signed_in.pair.refresh_token,
-                "user": UserView::from(&signed_in.user),
-            }),
+            JsonObject::new()
+                .str("token", &signed_in.pair.token)
+                .str("refreshToken", &signed_in.pair.refresh_token)
+                .value("user", &UserView::from(&signed_in.user))
+                .finish(),
         );
     }
     // Signing in again from a browser that holds a session replaces it rather than piling up.
@@ -193,9 +193,12 @@ pub async fn refresh(req: &Request, c: &Call) -> Result<Response, AppError> {
     if let Some(presented) = from_body {
         let pair =
             sessions::refresh(&c.app, &presented, &c.client(), &RefreshFor::FirstParty).await?;
-        return json(
+        return json_text(
             200,
-            &json!({ "token": pair.token, "refreshToken": pair.refresh_token }),
+            JsonObject::new()
+                .str("token", &pair.token)
+                .str("refreshToken", &pair.refresh_token)
+                .finish(),
         );
     }
     let presented = c
@@ -211,9 +214,15 @@ pub async fn refresh(req: &Request, c: &Call) -> Result<Response, AppError> {
     match sessions::refresh(&c.app, &presented, &c.client(), &RefreshFor::FirstParty).await {
         Ok(pair) => {
             c.set_session_cookies(&pair);
-            json(
+            json_text(
                 200,
-                &json!({ "refreshed": true, "accessTokenExpiresAt": format_rfc3339(pair.access_expires_at) }),
+                JsonObject::new()
+                    .bool("refreshed", true)
+                    .str(
+                        "accessTokenExpiresAt",
+                        &format_rfc3339(pair.access_expires_at),
+                    )
+                    .finish(),
             )
         }
         Err(e) => {
@@ -254,7 +263,12 @@ pub async fn logout_post(req: &Request, c: &Call) -> Result<Response, AppError> 
     .and_then(|s| s.workos_session_id);
     sessions::end_workos_session_later(&c.app, workos_sid);
     c.clear_session_cookies();
-    json(200, &json!({ "message": "Logged out successfully" }))
+    json_text(
+        200,
+        JsonObject::new()
+            .str("message", "Logged out successfully")
+            .finish(),
+    )
 }
 
 /// `GET /auth/logout?return_to=`: browser sign-out. A link or redirect from anywhere can reach this

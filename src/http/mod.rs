@@ -28,6 +28,7 @@ use crate::domain::cookie;
 use crate::domain::encoding::bearer_token;
 use crate::domain::ids::RequestId;
 use crate::error::{AppError, Code};
+use crate::log;
 use crate::platform;
 use crate::service::identity::{self, Credential, Identity, Via};
 use crate::service::limits::{self, Limit};
@@ -231,25 +232,20 @@ pub async fn handle(req: Request, env: Env, _ctx: Context) -> Response {
     let _ = headers.set("Referrer-Policy", "no-referrer");
 
     let status = response.status_code();
-    let mut line = serde_json::json!({
-        "level": if status >= 500 { "error" } else if status >= 400 { "warn" } else { "info" },
-        "msg": "request",
-        "request_id": request_id,
-        "method": method.to_string(),
-        "path": path,
-        "status": status,
-        "duration_ms": platform::now_ms().saturating_sub(started),
-    });
-    if let (Some(e), Some(obj)) = (&error, line.as_object_mut()) {
-        obj.insert("error".into(), e.code().into());
-        if let Some(detail) = e.log_detail() {
-            obj.insert("detail".into(), detail.into());
-        }
-    }
-    if status >= 500 {
-        worker::console_error!("{line}");
-    } else {
-        worker::console_log!("{line}");
+    let line = match status {
+        500.. => log::error("request"),
+        400.. => log::warn("request"),
+        _ => log::info("request"),
+    };
+    let line = line
+        .str("request_id", &request_id)
+        .str("method", method.as_ref())
+        .str("path", &path)
+        .int("status", i64::from(status))
+        .int("duration_ms", platform::now_ms().saturating_sub(started));
+    match &error {
+        Some(e) => line.app_error(e).emit(),
+        None => line.emit(),
     }
     response
 }
@@ -402,7 +398,12 @@ async fn route_to(
 
 /// A JSON response with `Cache-Control: no-store` (every body here is about someone's account).
 pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response, AppError> {
-    let body = serde_json::to_vec(value)?;
+    json_text(status, serde_json::to_string(value)?)
+}
+
+/// [`json`] for a body that is already JSON text (an object built with `domain::json::Object`).
+pub fn json_text(status: u16, body: String) -> Result<Response, AppError> {
+    let body = body.into_bytes();
     let headers = Headers::new();
     headers.set("Content-Type", "application/json; charset=utf-8")?;
     headers.set("Cache-Control", "no-store")?;

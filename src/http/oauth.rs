@@ -4,11 +4,13 @@
 //! has authorized. The endpoints programs call are open to any origin (CORS `*`, no credentials:
 //! browser-based MCP clients call them, and none of them reads a cookie).
 
-use serde_json::json;
 use worker::{Request, Response};
 
 use super::html::{self, escape};
-use super::{authenticate, check_same_origin, json, read_body, redirect, Call, MAX_BODY_BYTES};
+use super::{
+    authenticate, check_same_origin, json, json_text, read_body, redirect, Call, MAX_BODY_BYTES,
+};
+use crate::domain::json::Object as JsonObject;
 use crate::domain::oauth::params::{basic_credentials, Params};
 use crate::error::{AppError, Code};
 use crate::service::identity::Identity;
@@ -298,7 +300,8 @@ pub async fn register(req: &Request, c: &Call) -> Result<Response, AppError> {
 /// `GET /oauth/grants`: the caller's connected apps.
 pub async fn list_grants(req: &Request, c: &Call) -> Result<Response, AppError> {
     let who = authenticate(req, c).await?;
-    json(200, &json!({ "grants": grants::list(&c.app, &who).await? }))
+    let list = grants::list(&c.app, &who).await?;
+    json_text(200, JsonObject::new().value("grants", &list).finish())
 }
 
 /// `DELETE /oauth/grants/:id`: revoke one connected app.
@@ -307,7 +310,13 @@ pub async fn revoke_grant(req: &Request, c: &Call, id: &str) -> Result<Response,
     if !grants::revoke(&c.app, &who, id, &c.client()).await? {
         return Err(Code::NotFound.with("You have no connected app with this id."));
     }
-    json(200, &json!({ "revoked": true, "id": id }))
+    json_text(
+        200,
+        JsonObject::new()
+            .bool("revoked", true)
+            .str("id", id)
+            .finish(),
+    )
 }
 
 /// `DELETE /oauth/grants?client_id=…`: an administrator revokes every grant of one client.
@@ -319,5 +328,11 @@ pub async fn revoke_client_grants(req: &Request, c: &Call) -> Result<Response, A
         .ok_or_else(|| AppError::invalid_field("client_id", "is required"))?;
     let client_id = crate::input::text("client_id", client_id, 2048)?;
     let revoked = grants::revoke_client(&c.app, &who, &client_id, &c.client()).await?;
-    json(200, &json!({ "revoked": revoked, "clientId": client_id }))
+    json_text(
+        200,
+        JsonObject::new()
+            .value("revoked", &revoked)
+            .str("clientId", &client_id)
+            .finish(),
+    )
 }

@@ -1,11 +1,11 @@
 //! `GET /permissions?userId=`, `POST /permissions`, `DELETE /permissions/:id`: direct grants,
 //! managed by callers with `permissions:manage` (admins have it). Anyone may list their own.
 
-use serde_json::json;
 use worker::{Request, Response};
 
-use super::{authenticate, json, read_body, Call, MAX_BODY_BYTES};
+use super::{authenticate, json, json_text, read_body, Call, MAX_BODY_BYTES};
 use crate::domain::ids::PermissionId;
+use crate::domain::json::Object as JsonObject;
 use crate::error::{AppError, Code};
 use crate::input::{self, Fields};
 use crate::service::permissions::{self, Question};
@@ -17,7 +17,13 @@ pub async fn list(req: &Request, c: &Call) -> Result<Response, AppError> {
         None => who.user_id.clone(),
     };
     let list = permissions::list(&c.app, &who, &user_id).await?;
-    json(200, &json!({ "userId": user_id, "permissions": list }))
+    json_text(
+        200,
+        JsonObject::new()
+            .str("userId", user_id.as_str())
+            .value("permissions", &list)
+            .finish(),
+    )
 }
 
 pub async fn grant(req: &mut Request, c: &Call) -> Result<Response, AppError> {
@@ -38,5 +44,11 @@ pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppEr
     if !permissions::revoke(&c.app, &who.user_id, &id, &c.client()).await? {
         return Err(Code::PermissionNotFound.err());
     }
-    json(200, &json!({ "revoked": true, "id": id }))
+    json_text(
+        200,
+        JsonObject::new()
+            .bool("revoked", true)
+            .str("id", id.as_str())
+            .finish(),
+    )
 }

@@ -1,21 +1,19 @@
 //! `GET /auth/sessions` and `DELETE /auth/sessions/:id`: a person sees and ends their own sessions.
 //! Someone else's session id answers 404, exactly like an unknown or malformed one.
 
-use serde_json::json;
 use worker::{Request, Response};
 
-use super::{authenticate, json, Call};
+use super::{authenticate, json_text, Call};
 use crate::domain::ids::SessionId;
+use crate::domain::json::Object as JsonObject;
 use crate::error::{AppError, Code};
 use crate::service::{identity, sessions};
 
 pub async fn list(req: &Request, c: &Call) -> Result<Response, AppError> {
     let who = authenticate(req, c).await?;
     identity::require_account_access(&who)?;
-    json(
-        200,
-        &json!({ "sessions": sessions::list(&c.app, &who).await? }),
-    )
+    let list = sessions::list(&c.app, &who).await?;
+    json_text(200, JsonObject::new().value("sessions", &list).finish())
 }
 
 pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppError> {
@@ -31,5 +29,11 @@ pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppEr
     )
     .await?
     .ok_or_else(|| Code::SessionNotFound.err())?;
-    json(200, &json!({ "revoked": true, "id": id }))
+    json_text(
+        200,
+        JsonObject::new()
+            .bool("revoked", true)
+            .str("id", id.as_str())
+            .finish(),
+    )
 }

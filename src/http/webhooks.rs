@@ -3,13 +3,14 @@
 //! Unsigned, forged or stale → 401 with nothing written; malformed JSON under a valid signature →
 //! 400; a failure while applying → 500 so WorkOS retries (the batch left nothing half-applied).
 
-use serde_json::json;
 use worker::{Request, Response};
 
-use super::{json, read_body, Call};
+use super::{json_text, read_body, Call};
+use crate::domain::json::Object as JsonObject;
 use crate::domain::webhook;
 use crate::domain::workos::Event;
 use crate::error::{AppError, Code};
+use crate::log;
 use crate::platform;
 use crate::service::limits::{self, Limit};
 use crate::service::sync::{self, Source};
@@ -47,12 +48,17 @@ pub async fn receive(req: &Request, c: &Call) -> Result<Response, AppError> {
         return Err(Code::InvalidEvent.with("The event has no usable `id` or `event`."));
     }
     let outcome = sync::apply(&c.app, &event, Source::Webhook).await?;
-    worker::console_log!(
-        "{}",
-        json!({"level":"info","msg":"workos event","request_id":c.request_id,"event_id":event.id,"event":event.event,"outcome":outcome.as_str()})
-    );
-    json(
+    log::info("workos event")
+        .str("request_id", &c.request_id)
+        .str("event_id", &event.id)
+        .str("event", &event.event)
+        .str("outcome", outcome.as_str())
+        .emit();
+    json_text(
         200,
-        &json!({ "received": true, "outcome": outcome.as_str() }),
+        JsonObject::new()
+            .bool("received", true)
+            .str("outcome", outcome.as_str())
+            .finish(),
     )
 }

@@ -3,14 +3,15 @@
 //! another key passes on its own ceiling: a key can never mint a broader one.
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::domain::api_key::{self, KeyEnvironment};
 use crate::domain::ids::{ApiKeyId, OrganizationId, UserId};
+use crate::domain::json::Object as JsonObject;
 use crate::domain::permission::{self, Scope};
 use crate::domain::time::format_rfc3339;
 use crate::error::{AppError, Code};
 use crate::input::Fields;
+use crate::log;
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::identity::{self, KeyRef};
@@ -155,7 +156,16 @@ pub async fn create(
             target_id: id.as_str(),
             ip: client.ip.as_deref(),
             detail: Some(
-                json!({ "name": req.name, "start": generated.start, "scopes": scopes_json, "organization_id": organization_id, "expires_at": expires_at }),
+                JsonObject::new()
+                    .str("name", &req.name)
+                    .str("start", &generated.start)
+                    .opt_str("scopes", scopes_json.as_deref())
+                    .opt_str(
+                        "organization_id",
+                        organization_id.as_ref().map(AsRef::as_ref),
+                    )
+                    .int("expires_at", expires_at)
+                    .finish(),
             ),
         },
         now,
@@ -241,7 +251,7 @@ impl From<&ApiKeyRow> for ApiKeyView {
             scopes: k
                 .scopes
                 .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok()),
+                .and_then(|s| serde_json::from_slice(s.as_bytes()).ok()),
             organization_id: k.organization_id.clone(),
             last_used_at: k.last_used_at.map(format_rfc3339),
             expires_at: format_rfc3339(k.expires_at),
@@ -302,7 +312,12 @@ pub async fn revoke(
             target_type: "api_key",
             target_id: key_id.as_str(),
             ip: client.ip.as_deref(),
-            detail: Some(json!({ "name": row.name, "start": row.start })),
+            detail: Some(
+                JsonObject::new()
+                    .str("name", &row.name)
+                    .str("start", &row.start)
+                    .finish(),
+            ),
         },
         now,
     )
@@ -316,10 +331,10 @@ pub async fn revoke(
 /// a failure is logged and never refuses the request that used a valid key.
 pub async fn record_use(db: &worker::d1::D1Database, key_id: &ApiKeyId) {
     if let Err(e) = keys::touch(db, key_id, platform::now_secs()).await {
-        worker::console_warn!(
-            "{}",
-            json!({"level":"warn","msg":"api key last_used_at not recorded","key_id":key_id,"detail":e.log_detail()})
-        );
+        log::warn("api key last_used_at not recorded")
+            .str("key_id", key_id.as_str())
+            .opt_str("detail", e.log_detail().as_deref())
+            .emit();
     }
 }
 

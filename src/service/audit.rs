@@ -24,7 +24,8 @@ pub struct Audit<'a> {
     pub target_type: &'a str,
     pub target_id: &'a str,
     pub ip: Option<&'a str>,
-    pub detail: Option<serde_json::Value>,
+    /// A JSON object's text (built with `domain::json::Object`).
+    pub detail: Option<String>,
 }
 
 fn event<'a>(a: &'a Audit<'a>, id: &'a AuditId, now: i64) -> audit::AuditEvent<'a> {
@@ -36,7 +37,7 @@ fn event<'a>(a: &'a Audit<'a>, id: &'a AuditId, now: i64) -> audit::AuditEvent<'
         target_type: a.target_type,
         target_id: a.target_id,
         ip_address: a.ip,
-        detail: a.detail.as_ref(),
+        detail: a.detail.as_deref(),
     }
 }
 
@@ -173,7 +174,7 @@ pub async fn read(app: &App, who: &Identity, q: &AuditQuery) -> Result<AuditPage
                 detail: r
                     .detail
                     .as_deref()
-                    .and_then(|d| serde_json::from_str(d).ok()),
+                    .and_then(|d| serde_json::from_slice(d.as_bytes()).ok()),
                 id: r.id,
                 actor_user_id: r.actor_user_id,
                 action: r.action,

@@ -9,14 +9,14 @@
 //! exchange writes nothing: the user, session and audit rows go to D1 in one batch after WorkOS
 //! has answered.
 
-use serde_json::json;
-
 use crate::domain::ids::OrganizationId;
+use crate::domain::json::Object as JsonObject;
 use crate::domain::login_flow::{self, FLOW_TTL_SECS};
 use crate::domain::return_to::ReturnTarget;
 use crate::domain::workos::{self as wos, AuthenticateResponse, AuthorizeParams};
 use crate::domain::{pkce, time};
 use crate::error::{AppError, Code};
+use crate::log;
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::sessions::{self, Subject, TokenPair};
@@ -175,7 +175,7 @@ async fn user_write(
         Some(now),
         &user_rules::Origin {
             ip: client.ip.as_deref(),
-            detail: json!({ "via": "sign_in" }),
+            detail: JsonObject::new().str("via", "sign_in"),
         },
         now,
     )
@@ -216,10 +216,10 @@ async fn organization_facts(
     let name = match workos.get_organization(org_id.as_str()).await {
         Ok(o) => o.name,
         Err(e) => {
-            worker::console_warn!(
-                "{}",
-                json!({"level":"warn","msg":"sign-in: organization read failed","organization_id":org_id,"error":e.describe()})
-            );
+            log::warn("sign-in: organization read failed")
+                .str("organization_id", org_id.as_str())
+                .str("error", &e.describe())
+                .emit();
             org_id.to_string()
         }
     };
@@ -232,10 +232,10 @@ async fn organization_facts(
             .into_iter()
             .find(|m| m.organization_id == org_id.as_str()),
         Err(e) => {
-            worker::console_warn!(
-                "{}",
-                json!({"level":"warn","msg":"sign-in: membership read failed","organization_id":org_id,"error":e.describe()})
-            );
+            log::warn("sign-in: membership read failed")
+                .str("organization_id", org_id.as_str())
+                .str("error", &e.describe())
+                .emit();
             None
         }
     };
@@ -304,7 +304,11 @@ async fn write_sign_in(
             target_id: opened.id.as_str(),
             ip: client.ip.as_deref(),
             detail: Some(
-                json!({ "via": "workos", "method": auth.authentication_method, "organization_id": organization_id }),
+                JsonObject::new()
+                    .str("via", "workos")
+                    .opt_str("method", auth.authentication_method.as_deref())
+                    .opt_str("organization_id", organization_id.map(AsRef::as_ref))
+                    .finish(),
             ),
         },
         now,

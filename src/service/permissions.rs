@@ -3,9 +3,9 @@
 //! The matching rules are pure (`domain::permission`); this module only gathers the facts from D1.
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::domain::ids::{OrganizationId, PermissionId, UserId};
+use crate::domain::json::Object as JsonObject;
 use crate::domain::permission::{self, Grant, Name, Principal, Query, Scope, ADMIN_ROLE};
 use crate::domain::time::format_rfc3339;
 use crate::error::{AppError, Code, Constraint};
@@ -198,7 +198,14 @@ pub async fn grant(
             target_id: user_id.as_str(),
             ip: client.ip.as_deref(),
             detail: Some(
-                json!({ "permission_id": row.id, "scope": q.scope.to_string(), "organization_id": row.organization_id }),
+                JsonObject::new()
+                    .str("permission_id", row.id.as_str())
+                    .str("scope", &q.scope.to_string())
+                    .opt_str(
+                        "organization_id",
+                        row.organization_id.as_ref().map(AsRef::as_ref),
+                    )
+                    .finish(),
             ),
         },
         now,
@@ -237,7 +244,14 @@ pub async fn revoke(
             target_id: row.user_id.as_str(),
             ip: client.ip.as_deref(),
             detail: Some(
-                json!({ "permission_id": id, "scope": format!("{}:{}", row.resource, row.action), "organization_id": row.organization_id }),
+                JsonObject::new()
+                    .str("permission_id", id.as_ref())
+                    .str("scope", &format!("{}:{}", row.resource, row.action))
+                    .opt_str(
+                        "organization_id",
+                        row.organization_id.as_ref().map(AsRef::as_ref),
+                    )
+                    .finish(),
             ),
         },
         now,

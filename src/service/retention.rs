@@ -7,9 +7,9 @@
 //! still inside WorkOS's redelivery window (the minimum webhook retention exceeds the Events API's 30
 //! days), or an audit row younger than the audit period (at least 90 days).
 
-use serde_json::json;
-
+use crate::domain::json::Object;
 use crate::error::AppError;
+use crate::log;
 use crate::platform;
 use crate::service::App;
 use crate::store::retention::{self, Prunable};
@@ -51,17 +51,17 @@ pub async fn prune(app: &App) -> Result<Vec<(&'static str, usize)>, AppError> {
 
 /// The cron job: one pass, summarised in one log line.
 pub async fn run(app: &App) {
-    let line = match prune(app).await {
+    match prune(app).await {
         Ok(deleted) => {
-            let counts: serde_json::Map<_, _> = deleted
+            let counts = deleted
                 .into_iter()
-                .map(|(t, n)| (t.to_owned(), json!(n)))
-                .collect();
-            json!({"level":"info","msg":"retention","deleted":counts})
+                .fold(Object::new(), |counts, (table, n)| {
+                    counts.int(table, i64::try_from(n).unwrap_or(i64::MAX))
+                });
+            log::info("retention")
+                .raw("deleted", &counts.finish())
+                .emit();
         }
-        Err(e) => {
-            json!({"level":"error","msg":"retention failed","error":e.code(),"detail":e.log_detail()})
-        }
-    };
-    worker::console_log!("{line}");
+        Err(e) => log::error("retention failed").app_error(&e).emit(),
+    }
 }

@@ -3,16 +3,14 @@
 
 use worker::Env;
 
+use crate::log;
 use crate::service::{retention, sync, App};
 
 pub async fn run(env: &Env) {
     let app = match App::new(env.clone()) {
         Ok(app) => app,
         Err(e) => {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({"level":"error","msg":"scheduled jobs not run","error":e.code(),"detail":e.log_detail()})
-            );
+            log::error("scheduled jobs not run").app_error(&e).emit();
             return;
         }
     };

@@ -9,15 +9,16 @@
 //! revoked and audited (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
 
 use serde::Serialize;
-use serde_json::json;
 use worker::d1::D1PreparedStatement;
 
 use crate::domain::encoding::{b64url_encode, sha256_hex};
 use crate::domain::ids::{OrganizationId, SessionId, UserId};
+use crate::domain::json::Object as JsonObject;
 use crate::domain::oauth::scope::Scopes;
 use crate::domain::time::format_rfc3339;
 use crate::domain::token::{self, AccessClaims, Audience, RefreshClaims};
 use crate::error::{AppError, Code};
+use crate::log;
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::identity::{self, Identity};
@@ -365,7 +366,12 @@ async fn revoke_for_reuse(
             target_id: s.id.as_str(),
             ip: client.ip.as_deref(),
             detail: Some(
-                json!({ "reason": "a rotated refresh token was presented after the grace window" }),
+                JsonObject::new()
+                    .str(
+                        "reason",
+                        "a rotated refresh token was presented after the grace window",
+                    )
+                    .finish(),
             ),
         },
         now,
@@ -404,7 +410,7 @@ pub async fn revoke(
             target_type: "session",
             target_id: s.id.as_str(),
             ip: client.ip.as_deref(),
-            detail: Some(json!({ "reason": reason })),
+            detail: Some(JsonObject::new().str("reason", reason).finish()),
         },
         now,
     )
@@ -419,10 +425,9 @@ pub async fn revoke(
 /// new sign-in stands.
 pub async fn end_replaced(app: &App, previous: &SessionId, client: &Client) {
     if let Err(e) = revoke(app, previous, None, "signed_in_again", client).await {
-        worker::console_warn!(
-            "{}",
-            json!({"level":"warn","msg":"ending the replaced session failed","error":e.code(),"detail":e.log_detail()})
-        );
+        log::warn("ending the replaced session failed")
+            .app_error(&e)
+            .emit();
     }
 }
 
@@ -432,10 +437,9 @@ pub fn end_workos_session_later(app: &App, workos_session_id: Option<String>) {
     let cfg = app.cfg.clone();
     platform::defer(async move {
         if let Err(e) = WorkOs::new(&cfg).revoke_session(&sid).await {
-            worker::console_warn!(
-                "{}",
-                json!({"level":"warn","msg":"workos session revoke failed","error":e.describe()})
-            );
+            log::warn("workos session revoke failed")
+                .str("error", &e.describe())
+                .emit();
         }
     });
 }
@@ -466,7 +470,7 @@ pub async fn create_for_user(
             target_type: "session",
             target_id: pair.session_id.as_str(),
             ip: client.ip.as_deref(),
-            detail: Some(json!({ "via": "rpc" })),
+            detail: Some(JsonObject::new().str("via", "rpc").finish()),
         },
         now,
     )

@@ -6,13 +6,14 @@
 //! not guaranteed (tests/fixtures/workos-api.md §6). Every change to someone's access is audited.
 
 use serde::Deserialize;
-use serde_json::json;
 use worker::d1::D1PreparedStatement;
 
 use crate::domain::ids::OrganizationId;
+use crate::domain::json::Object as JsonObject;
 use crate::domain::time::parse_rfc3339_ms;
 use crate::domain::workos::{Event, Membership, Organization, SessionObject, User};
 use crate::error::{AppError, Code, Constraint};
+use crate::log;
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::users as user_rules;
@@ -98,8 +99,11 @@ fn bad_data(event: &Event) -> AppError {
     ))
 }
 
+/// The event's `data` as `T`. Read back from its JSON text, through the same reader that the WorkOS
+/// client's answers take, rather than from the parsed value: one reader per type in the WASM.
 fn data<T: for<'de> Deserialize<'de>>(event: &Event) -> Result<T, AppError> {
-    serde_json::from_value(event.data.clone()).map_err(|_| bad_data(event))
+    let text = serde_json::to_vec(&event.data).map_err(|_| bad_data(event))?;
+    serde_json::from_slice(&text).map_err(|_| bad_data(event))
 }
 
 fn organization_id(event: &Event, raw: &str) -> Result<OrganizationId, AppError> {
@@ -209,13 +213,13 @@ fn audit_stmt(
     target_type: &str,
     target_id: &str,
     event: &Event,
-    mut detail: serde_json::Value,
+    detail: JsonObject,
     now: i64,
 ) -> Result<D1PreparedStatement, AppError> {
-    if let Some(obj) = detail.as_object_mut() {
-        obj.insert("event_id".into(), event.id.clone().into());
-        obj.insert("event".into(), event.event.clone().into());
-    }
+    let detail = detail
+        .str("event_id", &event.id)
+        .str("event", &event.event)
+        .finish();
     audit::stmt(
         app,
         &Audit {
@@ -234,7 +238,9 @@ fn audit_stmt(
 fn origin(event: &Event) -> user_rules::Origin<'static> {
     user_rules::Origin {
         ip: None,
-        detail: json!({ "event_id": event.id, "event": event.event }),
+        detail: JsonObject::new()
+            .str("event_id", &event.id)
+            .str("event", &event.event),
     }
 }
 
@@ -268,7 +274,9 @@ async fn delete_user(app: &App, event: &Event, u: &User, now: i64) -> Result<Pla
                 "user",
                 local.id.as_str(),
                 event,
-                json!({ "sessions_revoked": true, "api_keys_revoked": true }),
+                JsonObject::new()
+                    .bool("sessions_revoked", true)
+                    .bool("api_keys_revoked", true),
                 now,
             )?,
         ],
@@ -320,7 +328,11 @@ async fn directory_user(
                     "user",
                     local.id.as_str(),
                     event,
-                    json!({ "organization_id": org_id, "status": "inactive", "previous_status": membership.status, "via": "directory_sync" }),
+                    JsonObject::new()
+                        .str("organization_id", org_id.as_str())
+                        .str("status", "inactive")
+                        .str("previous_status", &membership.status)
+                        .str("via", "directory_sync"),
                     now,
                 )?,
             ],
@@ -384,7 +396,7 @@ fn delete_organization(
                 "organization",
                 id.as_str(),
                 event,
-                json!({}),
+                JsonObject::new(),
                 now,
             )?,
         ],
@@ -416,7 +428,9 @@ async fn delete_membership(
             "user",
             stored.user_id.as_str(),
             event,
-            json!({ "organization_id": stored.organization_id, "role": stored.role }),
+            JsonObject::new()
+                .str("organization_id", stored.organization_id.as_str())
+                .str("role", &stored.role),
             now,
         )?);
     }
@@ -447,7 +461,7 @@ async fn revoke_workos_session(
             "session",
             id.as_str(),
             event,
-            json!({ "workos_session_id": s.id }),
+            JsonObject::new().str("workos_session_id", &s.id),
             now,
         )?);
     }
@@ -531,13 +545,15 @@ async fn membership(app: &App, event: &Event, m: &Membership, now: i64) -> Resul
             "user",
             user_id.as_str(),
             event,
-            json!({
-                "organization_id": org_id,
-                "role": role,
-                "status": status,
-                "previous_role": stored.as_ref().map(|s| s.role.clone()),
-                "previous_status": stored.as_ref().map(|s| s.status.clone()),
-            }),
+            JsonObject::new()
+                .str("organization_id", org_id.as_str())
+                .str("role", role)
+                .str("status", status)
+                .opt_str("previous_role", stored.as_ref().map(|s| s.role.as_str()))
+                .opt_str(
+                    "previous_status",
+                    stored.as_ref().map(|s| s.status.as_str()),
+                ),
             now,
         )?);
     }
@@ -585,16 +601,20 @@ async fn quarantine(
                 "event",
                 &event.id,
                 event,
-                json!({ "error": why.code(), "reason": reason }),
+                JsonObject::new()
+                    .str("error", why.code())
+                    .str("reason", &reason),
                 now,
             )?,
         ],
     )
     .await?;
-    worker::console_warn!(
-        "{}",
-        json!({"level":"warn","msg":"workos event quarantined","event_id":event.id,"event":event.event,"error":why.code(),"reason":reason})
-    );
+    log::warn("workos event quarantined")
+        .str("event_id", &event.id)
+        .str("event", &event.event)
+        .str("error", why.code())
+        .str("reason", &reason)
+        .emit();
     Ok(())
 }
 
@@ -651,13 +671,14 @@ async fn save_cursor(app: &App, s: &CatchUp) -> Result<(), AppError> {
 
 /// One catch-up run from the cron trigger, summarised in one log line.
 pub async fn run_catch_up(app: &App) {
-    let line = match catch_up(app, 10).await {
-        Ok(s) => {
-            json!({"level":"info","msg":"events catch-up","applied":s.applied,"skipped":s.skipped,"duplicates":s.duplicates,"quarantined":s.quarantined,"cursor":s.cursor})
-        }
-        Err(e) => {
-            json!({"level":"error","msg":"events catch-up failed","error":e.code(),"detail":e.log_detail()})
-        }
-    };
-    worker::console_log!("{line}");
+    match catch_up(app, 10).await {
+        Ok(s) => log::info("events catch-up")
+            .int("applied", i64::from(s.applied))
+            .int("skipped", i64::from(s.skipped))
+            .int("duplicates", i64::from(s.duplicates))
+            .int("quarantined", i64::from(s.quarantined))
+            .opt_str("cursor", s.cursor.as_deref())
+            .emit(),
+        Err(e) => log::error("events catch-up failed").app_error(&e).emit(),
+    }
 }

@@ -5,11 +5,11 @@
 use std::ops::Deref;
 
 use serde::Serialize;
-use serde_json::json;
 use worker::d1::D1PreparedStatement;
 
 use crate::domain::account::AccountStatus;
 use crate::domain::ids::UserId;
+use crate::domain::json::Object as JsonObject;
 use crate::domain::linking::{self, Claim};
 use crate::domain::time::format_rfc3339;
 use crate::domain::workos::User as WorkosUser;
@@ -57,8 +57,9 @@ pub async fn find_active(app: &App, id: &UserId) -> Result<ActiveUser, AppError>
 /// Where WorkOS user data came from, for the audit rows a first write may carry.
 pub struct Origin<'a> {
     pub ip: Option<&'a str>,
-    /// Facts that identify the occasion (`{"via":"sign_in"}`, or the event id and type).
-    pub detail: serde_json::Value,
+    /// Facts that identify the occasion (`{"via":"sign_in"}`, or the event id and type), still
+    /// open for the audit rows to add to.
+    pub detail: JsonObject,
 }
 
 /// The statements that write a WorkOS user's data, for the caller's batch.
@@ -100,17 +101,14 @@ pub async fn from_workos(
             stored: None,
         });
     };
-    let mut detail = origin.detail.clone();
-    if let Some(d) = detail.as_object_mut() {
-        d.insert("workos_user_id".into(), json!(u.id));
-    }
-    let record = |action, detail| Audit {
+    let detail = origin.detail.clone().str("workos_user_id", &u.id);
+    let record = |action, detail: JsonObject| Audit {
         actor: None,
         action,
         target_type: "user",
         target_id: imported.id.as_str(),
         ip: origin.ip,
-        detail: Some(detail),
+        detail: Some(detail.finish()),
     };
     match linking::claim(u) {
         Claim::Link => {
@@ -130,9 +128,7 @@ pub async fn from_workos(
             })
         }
         Claim::Refuse(why) => {
-            if let Some(d) = detail.as_object_mut() {
-                d.insert("reason".into(), json!(why.as_str()));
-            }
+            let detail = detail.str("reason", why.as_str());
             // Recorded once, by the batch that writes this WorkOS user's first row.
             let when = When::WorkosIdUnclaimed(&u.id);
             Ok(WorkosUserWrite {

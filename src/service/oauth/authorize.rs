@@ -8,12 +8,11 @@
 //! they go back to the client (RFC 6749 §4.1.2.1). Every redirect to the client carries `iss`
 //! (RFC 9207), and the metadata says so.
 
-use serde_json::json;
-
 use super::clients::{self, Unusable};
 use super::{secret_value, stored_hash};
 use crate::domain::encoding::{b64url_encode, ct_eq, hmac_sha256};
 use crate::domain::ids::SessionId;
+use crate::domain::json::Object as JsonObject;
 use crate::domain::oauth::authorize::{self as rules, callback_url};
 use crate::domain::oauth::client::{is_loopback_redirect, redirect_csp_source, redirect_display};
 use crate::domain::oauth::params::Params;
@@ -232,7 +231,12 @@ pub async fn decide(
                 target_type: "oauth_client",
                 target_id: &terms.client_id,
                 ip,
-                detail: Some(json!({ "resource": terms.resource, "scope": terms.scope })),
+                detail: Some(
+                    JsonObject::new()
+                        .str("resource", &terms.resource)
+                        .str("scope", &terms.scope)
+                        .finish(),
+                ),
             },
             now,
         )
@@ -265,7 +269,13 @@ pub async fn decide(
             target_type: "oauth_client",
             target_id: &terms.client_id,
             ip,
-            detail: Some(json!({ "resource": terms.resource, "scope": terms.scope, "redirect_host": redirect_display(&terms.redirect_uri) })),
+            detail: Some(
+                JsonObject::new()
+                    .str("resource", &terms.resource)
+                    .str("scope", &terms.scope)
+                    .str("redirect_host", &redirect_display(&terms.redirect_uri))
+                    .finish(),
+            ),
         },
         now,
     )

@@ -6,15 +6,16 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::cimd;
 use crate::domain::encoding::{b64url_encode, ct_eq, sha256, sha256_hex};
 use crate::domain::ids::RegisteredClientId;
+use crate::domain::json::Object as JsonObject;
 use crate::domain::oauth::client::{
     self as rules, check_metadata_document_url, is_metadata_document_id, AuthMethod, Client, Source,
 };
 use crate::error::{AppError, Code, Constraint};
+use crate::log;
 use crate::platform;
 use crate::service::audit::{self, Audit};
 use crate::service::limits::{self, Limit};
@@ -81,14 +82,11 @@ pub async fn find(app: &App, client_id: &str) -> Result<Client, Unusable> {
 }
 
 fn log_store_failure(e: &AppError) {
-    worker::console_error!(
-        "{}",
-        json!({"level":"error","msg":"oauth client lookup failed","error":e.code(),"detail":e.log_detail()})
-    );
+    log::error("oauth client lookup failed").app_error(e).emit();
 }
 
 fn registered_client(row: RegisteredRow) -> Option<Client> {
-    let redirect_uris: Vec<String> = serde_json::from_str(&row.redirect_uris).ok()?;
+    let redirect_uris: Vec<String> = serde_json::from_slice(row.redirect_uris.as_bytes()).ok()?;
     Some(Client {
         name: row.name.unwrap_or_else(|| row.id.clone()),
         client_id: row.id,
@@ -373,7 +371,12 @@ pub async fn register(
             target_type: "oauth_client",
             target_id: id.as_str(),
             ip,
-            detail: Some(json!({ "auth_method": reg.auth_method.as_str(), "redirect_hosts": redirect_hosts })),
+            detail: Some(
+                JsonObject::new()
+                    .str("auth_method", reg.auth_method.as_str())
+                    .value("redirect_hosts", &redirect_hosts)
+                    .finish(),
+            ),
         },
         now,
     )

@@ -2,9 +2,9 @@
 //! of them, and, for administrators (`oauth:manage`), revoking every grant of one client.
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::domain::ids::SessionId;
+use crate::domain::json::Object as JsonObject;
 use crate::domain::oauth::client::redirect_display;
 use crate::domain::permission::Scope;
 use crate::domain::time::format_rfc3339;
@@ -130,7 +130,11 @@ pub async fn revoke_client(
             target_type: "oauth_client",
             target_id: client_id,
             ip: from.ip.as_deref(),
-            detail: Some(json!({ "grants": live.len() })),
+            detail: Some(
+                JsonObject::new()
+                    .int("grants", i64::try_from(live.len()).unwrap_or(i64::MAX))
+                    .finish(),
+            ),
         },
         now,
     )

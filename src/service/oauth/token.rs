@@ -8,17 +8,18 @@
 //! opened is then revoked (RFC 6749 §4.1.2; OAuth 2.1 §4.1.3).
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::clients::{self, Presented};
 use super::stored_hash;
 use crate::domain::encoding::{b64url_encode, sha256_hex};
 use crate::domain::ids::SessionId;
+use crate::domain::json::Object as JsonObject;
 use crate::domain::oauth::params::Params;
 use crate::domain::oauth::resource;
 use crate::domain::oauth::scope::Scopes;
 use crate::domain::pkce;
 use crate::error::{AppError, Code};
+use crate::log;
 use crate::platform;
 use crate::service::audit::{self, Audit, When};
 use crate::service::identity;
@@ -169,7 +170,12 @@ async fn redeem_code(
             target_id: session_id.as_str(),
             ip: from.ip.as_deref(),
             detail: Some(
-                json!({ "via": "oauth", "client_id": client_id, "resource": row.terms.resource, "scope": scope_text }),
+                JsonObject::new()
+                    .str("via", "oauth")
+                    .str("client_id", client_id)
+                    .str("resource", &row.terms.resource)
+                    .str("scope", &scope_text)
+                    .finish(),
             ),
         },
         When::SessionExists(&session_id),
@@ -216,10 +222,11 @@ async fn revoke_for_replay(
     };
     let revoked = sessions::revoke(app, sid, None, "authorization_code_replay", from).await?;
     if revoked.is_some() {
-        worker::console_warn!(
-            "{}",
-            json!({"level":"warn","msg":"authorization code replayed; its grant is revoked","session_id":sid,"client_id":row.terms.client_id,"at":now})
-        );
+        log::warn("authorization code replayed; its grant is revoked")
+            .str("session_id", sid.as_str())
+            .str("client_id", &row.terms.client_id)
+            .int("at", now)
+            .emit();
     }
     identity::forget_session(sid);
     Ok(())
