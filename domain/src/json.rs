@@ -1,6 +1,6 @@
 //! A JSON object written field by field into a string: for log lines, audit details and small
 //! answers. It costs a few bytes of WASM per field where `serde_json::json!` builds a map of values
-//! and serialises it (each `json!` site was about 230 bytes gzipped; the README's performance
+//! and serialises it (the switch saved about 12 KiB of gzipped WASM; the README's performance
 //! section). Values that are already typed (`Serialize` views) go in through [`Object::value`].
 
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! D1 rows read column by column. A row arrives as a plain JS object (column name → `null`, a
 //! number or a string); each row type says which columns it reads and as what ([`FromRow`]). Reading
 //! by hand instead of through serde keeps one small reader per type in the WASM instead of a serde
-//! visitor per type and deserializer (about 12 KiB gzipped; the README's performance section).
+//! visitor per type and deserializer (about 16 KiB gzipped; the README's performance section).
 
 use std::cell::Cell;
 

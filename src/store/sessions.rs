@@ -10,7 +10,7 @@ use crate::domain::ids::{OrganizationId, SessionId, UserId};
 use crate::error::AppError;
 use crate::store::users::UserKey;
 
-/// A session row (rows this worker wrote, so the ids deserialize without re-checking).
+/// A session row (rows this worker wrote, so the ids are read without re-checking).
 #[derive(Debug, Clone)]
 pub struct SessionRow {
     pub id: SessionId,
