@@ -8,12 +8,11 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use worker::{AbortController, Delay, Method};
 
 use crate::config::Config;
-use crate::domain::json::Object as JsonObject;
+use crate::domain::json::{Object as JsonObject, Shape};
 use crate::domain::workos::{
     self as wos, ApiError, AuthenticateResponse, Event, List, Membership, Organization, User,
 };
@@ -152,35 +151,29 @@ impl<'a> WorkOs<'a> {
                 body = body.str(name, value);
             }
         }
-        self.call(
-            Method::Post,
-            "/user_management/authenticate",
-            Some(body.finish()),
-            false,
-        )
-        .await
+        let answer = self
+            .call(
+                Method::Post,
+                "/user_management/authenticate",
+                Some(body.finish()),
+                false,
+            )
+            .await?;
+        answer.read(AuthenticateResponse::from_json)
     }
 
     /// §5: one user.
     pub async fn get_user(&self, id: &str) -> Result<User, Failure> {
-        self.call(
-            Method::Get,
-            &format!("/user_management/users/{}", enc(id)),
-            None,
-            true,
-        )
-        .await
+        let path = format!("/user_management/users/{}", enc(id));
+        let answer = self.call(Method::Get, &path, None, true).await?;
+        answer.read(User::from_json)
     }
 
     /// §5: one organization.
     pub async fn get_organization(&self, id: &str) -> Result<Organization, Failure> {
-        self.call(
-            Method::Get,
-            &format!("/organizations/{}", enc(id)),
-            None,
-            true,
-        )
-        .await
+        let path = format!("/organizations/{}", enc(id));
+        let answer = self.call(Method::Get, &path, None, true).await?;
+        answer.read(Organization::from_json)
     }
 
     /// §5: memberships of a user, optionally in one organization (active and inactive).
@@ -196,19 +189,19 @@ impl<'a> WorkOs<'a> {
         if let Some(org) = organization_id {
             path.push_str(&format!("&organization_id={}", enc(org)));
         }
-        self.call(Method::Get, &path, None, true).await
+        let answer = self.call(Method::Get, &path, None, true).await?;
+        answer.read(|v| List::from_json(v, Membership::from_json))
     }
 
     /// §4: end a WorkOS session server-side.
     pub async fn revoke_session(&self, session_id: &str) -> Result<(), Failure> {
-        let _: Value = self
-            .call(
-                Method::Post,
-                "/user_management/sessions/revoke",
-                Some(JsonObject::new().str("session_id", session_id).finish()),
-                true,
-            )
-            .await?;
+        self.call(
+            Method::Post,
+            "/user_management/sessions/revoke",
+            Some(JsonObject::new().str("session_id", session_id).finish()),
+            true,
+        )
+        .await?;
         Ok(())
     }
 
@@ -223,27 +216,35 @@ impl<'a> WorkOs<'a> {
         if let Some(a) = after {
             path.push_str(&format!("&after={}", enc(a)));
         }
-        self.call(Method::Get, &path, None, true).await
+        let answer = self.call(Method::Get, &path, None, true).await?;
+        answer.read(|v| List::from_json(v, Event::from_json))
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// Sends a request (retrying transient failures when `retry`) and parses a success answer's
+    /// body as JSON; the caller reads its shape ([`Parsed::read`]).
+    async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<String>,
         retry: bool,
-    ) -> Result<T, Failure> {
+    ) -> Result<Parsed, Failure> {
         let mut retry_index = 0u32;
         loop {
             let outcome = self.send(method.clone(), path, body.as_deref()).await;
             let failure = match outcome {
                 Ok(a) if (200..300).contains(&a.status) => {
-                    return serde_json::from_slice::<T>(a.body.as_bytes()).map_err(|_| {
-                        Failure::Malformed {
+                    return match serde_json::from_slice::<Value>(a.body.as_bytes()) {
+                        Ok(value) => Ok(Parsed {
+                            value,
                             status: a.status,
                             request_id: a.request_id,
-                        }
-                    });
+                        }),
+                        Err(_) => Err(Failure::Malformed {
+                            status: a.status,
+                            request_id: a.request_id,
+                        }),
+                    };
                 }
                 Ok(a) => {
                     let error = wos::parse_error(a.status, &a.body, a.retry_after.as_deref());
@@ -323,6 +324,23 @@ impl<'a> WorkOs<'a> {
                 Err(Failure::Timeout)
             }
         }
+    }
+}
+
+/// A success answer's JSON, not yet read as what the call expects.
+struct Parsed {
+    value: Value,
+    status: u16,
+    request_id: Option<String>,
+}
+
+impl Parsed {
+    /// The answer as `T`; another shape is [`Failure::Malformed`].
+    fn read<T>(self, shape: impl FnOnce(&Value) -> Result<T, Shape>) -> Result<T, Failure> {
+        shape(&self.value).map_err(|_| Failure::Malformed {
+            status: self.status,
+            request_id: self.request_id,
+        })
     }
 }
 

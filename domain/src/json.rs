@@ -171,3 +171,145 @@ mod tests {
         assert_eq!(more.finish(), r#"{"a":"1","b":"2"}"#);
     }
 }
+
+/// A parsed JSON object read field by field, with the rules a serde derive applies to a struct whose
+/// optional fields are `#[serde(default)] Option<_>`: unknown keys are ignored, a required field must
+/// be present and of its type, an optional one may be missing or `null`, and a value of the wrong
+/// type is refused. Reading this way, rather than deriving `Deserialize` for every payload type, keeps
+/// one JSON reader (`Value`'s) in the WASM (the README's performance section).
+#[derive(Clone, Copy)]
+pub struct Record<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+/// The value is not the shape that was expected (which field, for the caller's own message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape(pub &'static str);
+
+impl Shape {
+    /// What [`Record::only`] reports.
+    pub const UNKNOWN_KEY: Shape = Shape("an unknown key");
+
+    /// For an operator's message: which field is wrong.
+    pub fn describe(&self) -> String {
+        if *self == Shape::UNKNOWN_KEY {
+            "it has an unknown key".to_owned()
+        } else {
+            format!("`{}` is missing or not of its type", self.0)
+        }
+    }
+}
+
+impl<'a> Record<'a> {
+    /// `value` must be an object.
+    pub fn of(value: &'a serde_json::Value) -> Result<Record<'a>, Shape> {
+        value.as_object().map(Record).ok_or(Shape("an object"))
+    }
+
+    fn present(self, key: &str) -> Option<&'a serde_json::Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    /// A required string.
+    pub fn str(self, key: &'static str) -> Result<String, Shape> {
+        self.opt_str(key)?.ok_or(Shape(key))
+    }
+
+    /// A string, or `None` when missing or `null`.
+    pub fn opt_str(self, key: &'static str) -> Result<Option<String>, Shape> {
+        match self.present(key) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Shape(key)),
+        }
+    }
+
+    /// A boolean, `default` when missing (`null` is not a boolean).
+    pub fn bool_or(self, key: &'static str, default: bool) -> Result<bool, Shape> {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(serde_json::Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(Shape(key)),
+        }
+    }
+
+    /// Refuses any key that is not one of `known` (like serde's `deny_unknown_fields`).
+    pub fn only(self, known: &[&str]) -> Result<(), Shape> {
+        if self.0.keys().all(|k| known.contains(&k.as_str())) {
+            Ok(())
+        } else {
+            Err(Shape::UNKNOWN_KEY)
+        }
+    }
+
+    /// The object as (key, value) pairs in key order, if every value is a string.
+    pub fn strings(self) -> Option<Vec<(String, String)>> {
+        self.0
+            .iter()
+            .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+            .collect()
+    }
+
+    /// Whether the key is there at all (`null` included).
+    pub fn has(self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// Any value, required (`null` counts as present).
+    pub fn value(self, key: &'static str) -> Result<&'a serde_json::Value, Shape> {
+        self.0.get(key).ok_or(Shape(key))
+    }
+
+    /// An object, or `None` when missing or `null`.
+    pub fn opt_record(self, key: &'static str) -> Result<Option<Record<'a>>, Shape> {
+        self.present(key)
+            .map(|v| Record::of(v).map_err(|_| Shape(key)))
+            .transpose()
+    }
+
+    /// A required array, each item read by `item`.
+    pub fn list<T>(
+        self,
+        key: &'static str,
+        item: fn(&serde_json::Value) -> Result<T, Shape>,
+    ) -> Result<Vec<T>, Shape> {
+        let Some(serde_json::Value::Array(items)) = self.present(key) else {
+            return Err(Shape(key));
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for v in items {
+            out.push(item(v)?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn missing_null_and_wrong_types_follow_serdes_rules_for_defaulted_options() {
+        let v = json!({"s": "x", "n": null, "num": 3, "b": true, "o": {"k": "v"}, "l": ["a", "b"]});
+        let r = Record::of(&v).unwrap();
+        assert_eq!(r.str("s"), Ok("x".into()));
+        assert_eq!(r.str("n"), Err(Shape("n")));
+        assert_eq!(r.str("missing"), Err(Shape("missing")));
+        assert_eq!(r.opt_str("n"), Ok(None));
+        assert_eq!(r.opt_str("missing"), Ok(None));
+        assert_eq!(r.opt_str("num"), Err(Shape("num")));
+        assert_eq!(r.bool_or("b", false), Ok(true));
+        assert_eq!(r.bool_or("missing", true), Ok(true));
+        assert_eq!(r.bool_or("n", false), Err(Shape("n")));
+        assert_eq!(r.value("n"), Ok(&serde_json::Value::Null));
+        assert!(r.value("missing").is_err());
+        let o = r.opt_record("o").unwrap().unwrap();
+        assert_eq!(o.str("k"), Ok("v".into()));
+        assert!(r.opt_record("s").is_err());
+        assert!(r.opt_record("n").unwrap().is_none());
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned).ok_or(Shape("item"));
+        assert_eq!(r.list("l", text), Ok(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(r.list("s", text), Err(Shape("s")));
+        assert_eq!(r.list("missing", text), Err(Shape("missing")));
+        assert!(Record::of(&json!([1])).is_err());
+    }
+}

@@ -45,7 +45,7 @@ mod tests {
     use super::*;
 
     fn user(email_verified: bool) -> User {
-        serde_json::from_value(serde_json::json!({
+        User::from_json(&serde_json::json!({
             "id": "user_01", "email": "ada@example.com", "email_verified": email_verified,
         }))
         .unwrap()
@@ -65,9 +65,8 @@ mod tests {
     #[test]
     fn a_payload_without_email_verified_counts_as_unverified() {
         // WorkOS always sends the field; if it ever did not, silence must not mean "verified".
-        let u: User =
-            serde_json::from_value(serde_json::json!({"id": "user_01", "email": "a@example.com"}))
-                .unwrap();
+        let u = User::from_json(&serde_json::json!({"id": "user_01", "email": "a@example.com"}))
+            .unwrap();
         assert_eq!(claim(&u), Claim::Refuse(Refusal::EmailUnverified));
     }
 }

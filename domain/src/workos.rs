@@ -1,43 +1,67 @@
 //! WorkOS User Management payload types, error parsing, retry policy and URL builders. The facts they
 //! follow are collected in `tests/fixtures/workos-api.md`; "§N" below is a section of that document.
 //! Must not do I/O or hold credentials: the worker's HTTP client uses these to build requests and read
-//! answers. All payload types ignore unknown keys and tolerate missing optional keys.
+//! answers. All payload types ignore unknown keys and tolerate missing optional keys; each is read
+//! from parsed JSON by its `from_json` (see [`crate::json::Record`] for the rules).
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use url::form_urlencoded;
 
 use crate::encoding::b64url_decode;
+use crate::json::{Record, Shape};
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct User {
     pub id: String,
     pub email: String,
-    #[serde(default)]
     pub email_verified: bool,
-    #[serde(default)]
     pub first_name: Option<String>,
-    #[serde(default)]
     pub last_name: Option<String>,
-    #[serde(default)]
     pub profile_picture_url: Option<String>,
-    #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
     pub updated_at: Option<String>,
 }
 
+impl User {
+    pub fn from_json(v: &Value) -> Result<User, Shape> {
+        let r = Record::of(v)?;
+        Ok(User {
+            id: r.str("id")?,
+            email: r.str("email")?,
+            email_verified: r.bool_or("email_verified", false)?,
+            first_name: r.opt_str("first_name")?,
+            last_name: r.opt_str("last_name")?,
+            profile_picture_url: r.opt_str("profile_picture_url")?,
+            created_at: r.opt_str("created_at")?,
+            updated_at: r.opt_str("updated_at")?,
+        })
+    }
+}
+
 /// `POST /user_management/authenticate` 200 body (workos-api.md §2). `Debug` hides both tokens.
-#[derive(Clone, Deserialize)]
+#[derive(Clone)]
 pub struct AuthenticateResponse {
     pub user: User,
-    #[serde(default)]
     pub organization_id: Option<String>,
     pub access_token: String,
     pub refresh_token: String,
-    #[serde(default)]
     pub authentication_method: Option<String>,
+}
+
+impl AuthenticateResponse {
+    pub fn from_json(v: &Value) -> Result<AuthenticateResponse, Shape> {
+        let r = Record::of(v)?;
+        Ok(AuthenticateResponse {
+            user: User::from_json(r.value("user")?)?,
+            organization_id: r.opt_str("organization_id")?,
+            access_token: r.str("access_token")?,
+            refresh_token: r.str("refresh_token")?,
+            authentication_method: r.opt_str("authentication_method")?,
+        })
+    }
 }
 
 impl fmt::Debug for AuthenticateResponse {
@@ -52,36 +76,61 @@ impl fmt::Debug for AuthenticateResponse {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Organization {
     pub id: String,
     pub name: String,
-    #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
     pub updated_at: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+impl Organization {
+    pub fn from_json(v: &Value) -> Result<Organization, Shape> {
+        let r = Record::of(v)?;
+        Ok(Organization {
+            id: r.str("id")?,
+            name: r.str("name")?,
+            created_at: r.opt_str("created_at")?,
+            updated_at: r.opt_str("updated_at")?,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct RoleRef {
     pub slug: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Membership {
     pub id: String,
     pub user_id: String,
     pub organization_id: String,
     pub status: String,
-    #[serde(default)]
     pub role: Option<RoleRef>,
-    #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
     pub updated_at: Option<String>,
 }
 
 impl Membership {
+    pub fn from_json(v: &Value) -> Result<Membership, Shape> {
+        let r = Record::of(v)?;
+        Ok(Membership {
+            id: r.str("id")?,
+            user_id: r.str("user_id")?,
+            organization_id: r.str("organization_id")?,
+            status: r.str("status")?,
+            role: match r.opt_record("role")? {
+                Some(role) => Some(RoleRef {
+                    slug: role.str("slug")?,
+                }),
+                None => None,
+            },
+            created_at: r.opt_str("created_at")?,
+            updated_at: r.opt_str("updated_at")?,
+        })
+    }
+
     /// The membership status as one of the three values WorkOS documents (§5), or `None` for anything
     /// else (which must not be stored: the table only holds these three).
     pub fn known_status(&self) -> Option<&'static str> {
@@ -99,41 +148,75 @@ impl Membership {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct SessionObject {
     pub id: String,
-    #[serde(default)]
     pub user_id: Option<String>,
-    #[serde(default)]
     pub organization_id: Option<String>,
-    #[serde(default)]
     pub status: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+impl SessionObject {
+    pub fn from_json(v: &Value) -> Result<SessionObject, Shape> {
+        let r = Record::of(v)?;
+        Ok(SessionObject {
+            id: r.str("id")?,
+            user_id: r.opt_str("user_id")?,
+            organization_id: r.opt_str("organization_id")?,
+            status: r.opt_str("status")?,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct ListMetadata {
-    #[serde(default)]
     pub before: Option<String>,
-    #[serde(default)]
     pub after: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct List<T> {
     pub data: Vec<T>,
-    #[serde(default)]
     pub list_metadata: Option<ListMetadata>,
+}
+
+impl<T> List<T> {
+    /// A list whose items `item` reads.
+    pub fn from_json(v: &Value, item: fn(&Value) -> Result<T, Shape>) -> Result<List<T>, Shape> {
+        let r = Record::of(v)?;
+        Ok(List {
+            data: r.list("data", item)?,
+            list_metadata: match r.opt_record("list_metadata")? {
+                Some(m) => Some(ListMetadata {
+                    before: m.opt_str("before")?,
+                    after: m.opt_str("after")?,
+                }),
+                None => None,
+            },
+        })
+    }
 }
 
 /// Webhook / Events API envelope (workos-api.md §6, §7). `data` is kept raw: its shape depends on `event`,
 /// and unknown events must still be acknowledged.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Event {
     pub id: String,
     pub event: String,
-    pub data: serde_json::Value,
-    #[serde(default)]
+    pub data: Value,
     pub created_at: Option<String>,
+}
+
+impl Event {
+    pub fn from_json(v: &Value) -> Result<Event, Shape> {
+        let r = Record::of(v)?;
+        Ok(Event {
+            id: r.str("id")?,
+            event: r.str("event")?,
+            data: r.value("data")?.clone(),
+            created_at: r.opt_str("created_at")?,
+        })
+    }
 }
 
 /// A WorkOS error answer, normalized from its three shapes (workos-api.md §2).
@@ -369,13 +452,12 @@ pub fn peek_session_id(workos_access_token: &str) -> Option<String> {
     if parts.next().is_some() {
         return None;
     }
-    #[derive(Deserialize)]
-    struct SidOnly {
-        #[serde(default)]
-        sid: Option<String>,
-    }
-    let claims: SidOnly = serde_json::from_slice(&b64url_decode(payload)?).ok()?;
-    claims.sid.filter(|s| !s.is_empty())
+    let claims = serde_json::from_slice::<Value>(&b64url_decode(payload)?).ok()?;
+    Record::of(&claims)
+        .ok()?
+        .opt_str("sid")
+        .ok()?
+        .filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -411,13 +493,13 @@ mod tests {
             r#"{{"user":{FULL_USER},"organization_id":null,"access_token":"at","refresh_token":"rt",
                 "impersonator":{{"email":"x","reason":null}}}}"#
         );
-        let r: AuthenticateResponse = serde_json::from_str(&body).unwrap();
+        let r = AuthenticateResponse::from_json(&parse(&body)).unwrap();
         assert_eq!(r.user.id, "user_01E4");
         assert_eq!(r.user.first_name.as_deref(), Some("Ada"));
         assert_eq!(r.user.last_name, None);
         assert!(r.organization_id.is_none());
         assert!(r.authentication_method.is_none());
-        let minimal: User = serde_json::from_str(r#"{"id":"u","email":"e"}"#).unwrap();
+        let minimal = User::from_json(&parse(r#"{"id":"u","email":"e"}"#)).unwrap();
         assert!(!minimal.email_verified);
     }
 
@@ -426,7 +508,7 @@ mod tests {
         let body = format!(
             r#"{{"user":{FULL_USER},"access_token":"secret-at","refresh_token":"secret-rt","authentication_method":"SSO"}}"#
         );
-        let r: AuthenticateResponse = serde_json::from_str(&body).unwrap();
+        let r = AuthenticateResponse::from_json(&parse(&body)).unwrap();
         let dbg = format!("{r:?}");
         assert!(!dbg.contains("secret-at") && !dbg.contains("secret-rt"));
         assert!(dbg.contains("<hidden>"));
@@ -434,29 +516,70 @@ mod tests {
 
     #[test]
     fn parses_membership_list_and_event() {
-        let list: List<Membership> = serde_json::from_str(
-            r#"{"object":"list","data":[{"object":"organization_membership","id":"om_1","user_id":"u",
+        let list = List::from_json(
+            &parse(r#"{"object":"list","data":[{"object":"organization_membership","id":"om_1","user_id":"u",
                "organization_id":"o","organization_name":"Acme","status":"active","role":{"slug":"admin"},
                "roles":[{"slug":"admin"}],"created_at":"c","updated_at":"u"}],
-               "list_metadata":{"before":null,"after":"om_1"}}"#,
+               "list_metadata":{"before":null,"after":"om_1"}}"#),
+            Membership::from_json,
         )
         .unwrap();
         assert_eq!(list.data[0].role.as_ref().unwrap().slug, "admin");
         assert_eq!(list.list_metadata.unwrap().after.as_deref(), Some("om_1"));
-        let e: Event = serde_json::from_str(
+        let e = Event::from_json(&parse(
             r#"{"object":"event","id":"event_1","event":"dsync.group.created","data":{"x":1},"context":{}}"#,
-        )
+        ))
         .unwrap();
         assert_eq!(e.event, "dsync.group.created");
         assert!(e.created_at.is_none());
-        let org: Organization = serde_json::from_str(
+        let org = Organization::from_json(&parse(
             r#"{"object":"organization","id":"org_1","name":"Acme","domains":[]}"#,
-        )
+        ))
         .unwrap();
         assert_eq!(org.name, "Acme");
-        let s: SessionObject =
-            serde_json::from_str(r#"{"object":"session","id":"session_1"}"#).unwrap();
+        let s =
+            SessionObject::from_json(&parse(r#"{"object":"session","id":"session_1"}"#)).unwrap();
         assert!(s.user_id.is_none());
+    }
+
+    fn parse(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn payloads_of_the_wrong_shape_are_refused_with_the_field_named() {
+        let user = |text: &str| User::from_json(&parse(text));
+        assert_eq!(user(r#"{"email":"e"}"#).unwrap_err(), Shape("id"));
+        assert_eq!(
+            user(r#"{"id":"u","email":null}"#).unwrap_err(),
+            Shape("email")
+        );
+        assert_eq!(user(r#"{"id":7,"email":"e"}"#).unwrap_err(), Shape("id"));
+        assert_eq!(
+            user(r#"{"id":"u","email":"e","first_name":3}"#).unwrap_err(),
+            Shape("first_name")
+        );
+        assert_eq!(
+            user(r#"{"id":"u","email":"e","email_verified":"yes"}"#).unwrap_err(),
+            Shape("email_verified")
+        );
+        assert!(user("[]").is_err());
+        let membership = |text: &str| Membership::from_json(&parse(text));
+        let ok = r#"{"id":"om","user_id":"u","organization_id":"o","status":"active"}"#;
+        assert!(membership(ok).unwrap().role.is_none());
+        assert_eq!(
+            membership(&ok.replace('}', r#","role":{"name":"x"}}"#)).unwrap_err(),
+            Shape("slug")
+        );
+        assert_eq!(
+            membership(&ok.replace('}', r#","role":"admin"}"#)).unwrap_err(),
+            Shape("role")
+        );
+        let list = |text: &str| List::from_json(&parse(text), Membership::from_json);
+        assert_eq!(list(r#"{"data":{}}"#).unwrap_err(), Shape("data"));
+        assert!(list(&format!(r#"{{"data":[{ok},{{"id":1}}]}}"#)).is_err());
+        assert!(Event::from_json(&parse(r#"{"id":"e","event":"x"}"#)).is_err());
+        assert!(Event::from_json(&parse(r#"{"id":"e","event":"x","data":null}"#)).is_ok());
     }
 
     #[test]

@@ -38,8 +38,10 @@ pub async fn receive(req: &Request, c: &Call) -> Result<Response, AppError> {
         platform::now_ms(),
     )
     .map_err(|e| Code::InvalidSignature.err().with_detail(e.as_str()))?;
-    let event: Event = serde_json::from_slice(&body)
-        .map_err(|_| Code::InvalidJson.with("The event is not a JSON WorkOS event envelope."))?;
+    let event = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| Event::from_json(&v).ok())
+        .ok_or_else(|| Code::InvalidJson.with("The event is not a JSON WorkOS event envelope."))?;
     if event.id.is_empty()
         || event.id.len() > 128
         || event.event.is_empty()

@@ -5,11 +5,11 @@
 //! older than the stored row (by WorkOS `updated_at`) is acknowledged and skipped: delivery order is
 //! not guaranteed (tests/fixtures/workos-api.md §6). Every change to someone's access is audited.
 
-use serde::Deserialize;
+use serde_json::Value;
 use worker::d1::D1PreparedStatement;
 
 use crate::domain::ids::OrganizationId;
-use crate::domain::json::Object as JsonObject;
+use crate::domain::json::{Object as JsonObject, Record, Shape};
 use crate::domain::time::parse_rfc3339_ms;
 use crate::domain::workos::{Event, Membership, Organization, SessionObject, User};
 use crate::error::{AppError, Code, Constraint};
@@ -99,11 +99,9 @@ fn bad_data(event: &Event) -> AppError {
     ))
 }
 
-/// The event's `data` as `T`. Read back from its JSON text, through the same reader that the WorkOS
-/// client's answers take, rather than from the parsed value: one reader per type in the WASM.
-fn data<T: for<'de> Deserialize<'de>>(event: &Event) -> Result<T, AppError> {
-    let text = serde_json::to_vec(&event.data).map_err(|_| bad_data(event))?;
-    serde_json::from_slice(&text).map_err(|_| bad_data(event))
+/// The event's `data` read as `T` by `shape` (the same readers the WorkOS client's answers take).
+fn data<T>(event: &Event, shape: fn(&Value) -> Result<T, Shape>) -> Result<T, AppError> {
+    shape(&event.data).map_err(|_| bad_data(event))
 }
 
 fn organization_id(event: &Event, raw: &str) -> Result<OrganizationId, AppError> {
@@ -111,28 +109,49 @@ fn organization_id(event: &Event, raw: &str) -> Result<OrganizationId, AppError>
 }
 
 /// A directory-sync user (`dsync.user.*`); matched to our users by primary email.
-#[derive(Deserialize)]
 struct DirectoryUser {
     organization_id: Option<String>,
-    #[serde(default)]
     emails: Vec<DirectoryEmail>,
-    #[serde(default)]
     email: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
-    #[serde(default)]
     state: Option<String>,
     updated_at: Option<String>,
 }
 
-#[derive(Deserialize)]
 struct DirectoryEmail {
-    #[serde(default)]
     primary: bool,
     value: String,
 }
 
+impl DirectoryEmail {
+    fn from_json(v: &Value) -> Result<DirectoryEmail, Shape> {
+        let r = Record::of(v)?;
+        Ok(DirectoryEmail {
+            primary: r.bool_or("primary", false)?,
+            value: r.str("value")?,
+        })
+    }
+}
+
 impl DirectoryUser {
+    fn from_json(v: &Value) -> Result<DirectoryUser, Shape> {
+        let r = Record::of(v)?;
+        Ok(DirectoryUser {
+            organization_id: r.opt_str("organization_id")?,
+            emails: if r.has("emails") {
+                r.list("emails", DirectoryEmail::from_json)?
+            } else {
+                Vec::new()
+            },
+            email: r.opt_str("email")?,
+            first_name: r.opt_str("first_name")?,
+            last_name: r.opt_str("last_name")?,
+            state: r.opt_str("state")?,
+            updated_at: r.opt_str("updated_at")?,
+        })
+    }
+
     fn primary_email(&self) -> Option<&str> {
         self.email.as_deref().or_else(|| {
             self.emails
@@ -186,22 +205,32 @@ pub async fn apply(app: &App, event: &Event, source: Source) -> Result<Outcome, 
 /// Decides what `event` does, by event family.
 async fn plan(app: &App, event: &Event, now: i64) -> Result<Plan, AppError> {
     match event.event.as_str() {
-        "user.created" | "user.updated" => upsert_user(app, event, &data(event)?, now).await,
-        "user.deleted" => delete_user(app, event, &data(event)?, now).await,
+        "user.created" | "user.updated" => {
+            upsert_user(app, event, &data(event, User::from_json)?, now).await
+        }
+        "user.deleted" => delete_user(app, event, &data(event, User::from_json)?, now).await,
         "dsync.user.created" | "dsync.user.updated" | "dsync.user.deleted" => {
-            directory_user(app, event, &data(event)?, now).await
+            let u = data(event, DirectoryUser::from_json)?;
+            directory_user(app, event, &u, now).await
         }
         "organization.created" | "organization.updated" => {
-            upsert_organization(app, event, &data(event)?, now).await
+            let o = data(event, Organization::from_json)?;
+            upsert_organization(app, event, &o, now).await
         }
-        "organization.deleted" => delete_organization(app, event, &data(event)?, now),
+        "organization.deleted" => {
+            delete_organization(app, event, &data(event, Organization::from_json)?, now)
+        }
         "organization_membership.created" | "organization_membership.updated" => {
-            membership(app, event, &data(event)?, now).await
+            membership(app, event, &data(event, Membership::from_json)?, now).await
         }
         "organization_membership.deleted" => {
-            delete_membership(app, event, &data(event)?, now).await
+            let m = data(event, Membership::from_json)?;
+            delete_membership(app, event, &m, now).await
         }
-        "session.revoked" => revoke_workos_session(app, event, &data(event)?, now).await,
+        "session.revoked" => {
+            let s = data(event, SessionObject::from_json)?;
+            revoke_workos_session(app, event, &s, now).await
+        }
         _ => Ok(Plan::Skip("ignored_event_type")),
     }
 }

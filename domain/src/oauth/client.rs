@@ -5,12 +5,12 @@
 //!
 //! Redirect URIs are compared as exact strings, always (OAuth 2.1 §2.3.1; MCP "exact redirect URIs").
 
-use serde::Deserialize;
 use serde_json::Value;
 use url::{Host, Url};
 
 use super::{is_printable, Kind, Refusal};
 use crate::encoding::sha256_hex;
+use crate::json;
 
 pub const MAX_REDIRECT_URIS: usize = 10;
 pub const MAX_REDIRECT_URI_LEN: usize = 2048;
@@ -285,8 +285,7 @@ impl HostList {
 
 /// Client metadata as a document or a registration request carries it (RFC 7591 §2). Unknown
 /// members are ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 struct Metadata {
     client_id: Option<Value>,
     client_name: Option<Value>,
@@ -300,13 +299,23 @@ struct Metadata {
     client_secret_expires_at: Option<Value>,
 }
 
-/// A JSON object of client metadata (its members' types are checked one by one, by name).
+/// A JSON object of client metadata (its members' types are checked one by one, by name; a member
+/// that is `null` counts as absent).
 fn metadata_object(body: &[u8]) -> Option<Metadata> {
-    // A struct also deserializes from an array (by position): only an object is metadata.
-    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    is_object
-        .then(|| serde_json::from_slice(body).ok())
-        .flatten()
+    let value = serde_json::from_slice::<Value>(body).ok()?;
+    let object = value.as_object()?;
+    let member = |name: &str| object.get(name).filter(|v| !v.is_null()).cloned();
+    Some(Metadata {
+        client_id: member("client_id"),
+        client_name: member("client_name"),
+        redirect_uris: member("redirect_uris"),
+        token_endpoint_auth_method: member("token_endpoint_auth_method"),
+        token_endpoint_auth_methods_supported: member("token_endpoint_auth_methods_supported"),
+        grant_types: member("grant_types"),
+        response_types: member("response_types"),
+        client_secret: member("client_secret"),
+        client_secret_expires_at: member("client_secret_expires_at"),
+    })
 }
 
 fn bad_metadata(why: impl Into<String>) -> Refusal {
@@ -315,18 +324,18 @@ fn bad_metadata(why: impl Into<String>) -> Refusal {
 
 fn string_list(v: Option<&Value>, name: &str) -> Result<Option<Vec<String>>, Refusal> {
     let Some(v) = v else { return Ok(None) };
-    let items = v
-        .as_array()
-        .ok_or_else(|| bad_metadata(format!("`{name}` must be an array of strings.")))?;
-    items
-        .iter()
-        .map(|i| {
-            i.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| bad_metadata(format!("`{name}` must be an array of strings.")))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+    let strings: Option<Vec<String>> = v.as_array().and_then(|items| {
+        items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect()
+    });
+    match strings {
+        Some(list) => Ok(Some(list)),
+        None => Err(bad_metadata(format!(
+            "`{name}` must be an array of strings."
+        ))),
+    }
 }
 
 fn opt_string(v: Option<&Value>, name: &str) -> Result<Option<String>, Refusal> {
@@ -568,22 +577,56 @@ pub fn cache_lifetime(cache_control: Option<&str>, default: u64, ceiling: u64) -
 }
 
 /// One entry of `OAUTH_CLIENTS`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Configured {
     client_id: String,
     client_name: String,
-    #[serde(default)]
     redirect_uris: Vec<String>,
     token_endpoint_auth_method: String,
     /// Hex SHA-256 of the client secret (the secret itself is never configured here).
-    #[serde(default)]
     client_secret_sha256: Option<String>,
-    #[serde(default)]
     grant_types: Option<Vec<String>>,
     /// The resource this client may introspect tokens for (a resource server's own client).
-    #[serde(default)]
     introspection_resource: Option<String>,
+}
+
+const CONFIGURED_KEYS: [&str; 7] = [
+    "client_id",
+    "client_name",
+    "redirect_uris",
+    "token_endpoint_auth_method",
+    "client_secret_sha256",
+    "grant_types",
+    "introspection_resource",
+];
+
+impl Configured {
+    /// One entry; any key not listed above is refused (a typo must not pass silently).
+    fn from_json(v: &Value) -> Result<Configured, json::Shape> {
+        let r = json::Record::of(v)?;
+        r.only(&CONFIGURED_KEYS)?;
+        let text = |v: &Value| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or(json::Shape("a list item"))
+        };
+        Ok(Configured {
+            client_id: r.str("client_id")?,
+            client_name: r.str("client_name")?,
+            redirect_uris: if r.has("redirect_uris") {
+                r.list("redirect_uris", text)?
+            } else {
+                Vec::new()
+            },
+            token_endpoint_auth_method: r.str("token_endpoint_auth_method")?,
+            client_secret_sha256: r.opt_str("client_secret_sha256")?,
+            grant_types: if r.value("grant_types").is_ok_and(|v| !v.is_null()) {
+                Some(r.list("grant_types", text)?)
+            } else {
+                None
+            },
+            introspection_resource: r.opt_str("introspection_resource")?,
+        })
+    }
 }
 
 /// A configured client with its secret's hash.
@@ -596,8 +639,16 @@ pub struct ConfiguredClient {
 /// Parses `OAUTH_CLIENTS`: a JSON array of clients the operator registers by hand. A client with a
 /// secret method names the SHA-256 of its secret; an introspecting resource server needs one.
 pub fn configured_clients(json: &str) -> Result<Vec<ConfiguredClient>, String> {
-    let list: Vec<Configured> = serde_json::from_slice(json.as_bytes())
-        .map_err(|e| format!("is not a JSON array of clients ({e})"))?;
+    let list = serde_json::from_slice::<Value>(json.as_bytes())
+        .map_err(|e| format!("is not JSON ({e})"))?;
+    let list: Vec<Configured> = match list.as_array() {
+        Some(items) => items
+            .iter()
+            .map(Configured::from_json)
+            .collect::<Result<_, _>>()
+            .map_err(|s| format!("is not a JSON array of clients ({})", s.describe()))?,
+        None => return Err("is not a JSON array of clients".to_owned()),
+    };
     let mut out: Vec<ConfiguredClient> = Vec::new();
     for c in list {
         let id = c.client_id.clone();
@@ -924,9 +975,21 @@ mod tests {
             json!([{"client_id": "c c", "client_name": "C", "redirect_uris": ["https://a.com/cb"], "token_endpoint_auth_method": "none"}]),
             json!([{"client_id": "c", "client_name": "C", "redirect_uris": ["https://a.com/cb"], "token_endpoint_auth_method": "none"},
                    {"client_id": "c", "client_name": "D", "redirect_uris": ["https://a.com/cb"], "token_endpoint_auth_method": "none"}]),
+            json!([{"client_id": "c", "client_name": "C", "redirect_uris": "https://a.com/cb", "token_endpoint_auth_method": "none"}]),
+            json!([{"client_id": "c", "client_name": "C", "redirect_uris": null, "token_endpoint_auth_method": "none"}]),
+            json!([{"client_id": "c", "client_name": "C", "redirect_uris": ["https://a.com/cb", 7], "token_endpoint_auth_method": "none"}]),
+            json!([{"client_id": "c", "client_name": "C", "redirect_uris": ["https://a.com/cb"], "token_endpoint_auth_method": "none", "grant_types": ["implicit"]}]),
+            json!([{"client_id": 1, "client_name": "C", "redirect_uris": ["https://a.com/cb"], "token_endpoint_auth_method": "none"}]),
+            json!({"client_id": "c"}),
         ] {
             assert!(configured_clients(&bad.to_string()).is_err(), "{bad}");
         }
+        let typo = json!([{"client_id": "c", "client_name": "C", "redirect_uri": ["https://a.com/cb"], "token_endpoint_auth_method": "none"}]);
+        assert!(configured_clients(&typo.to_string()).unwrap_err().contains("unknown key"));
+        let wrong = json!([{"client_id": "c", "client_name": 5, "token_endpoint_auth_method": "none"}]);
+        assert!(configured_clients(&wrong.to_string()).unwrap_err().contains("`client_name`"));
+        let no_grants = json!([{"client_id": "c", "client_name": "C", "redirect_uris": ["https://a.com/cb"], "token_endpoint_auth_method": "none", "grant_types": null}]);
+        assert!(configured_clients(&no_grants.to_string()).unwrap()[0].client.refresh);
     }
 
     #[test]

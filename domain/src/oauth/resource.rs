@@ -7,11 +7,13 @@
 //! nothing else is forgiven, so `https://mcp.example.com/mcp/` is another resource than
 //! `https://mcp.example.com/mcp`.
 
-use serde::Deserialize;
 use std::collections::BTreeMap;
+
+use serde_json::Value;
 use url::Url;
 
 use super::is_printable;
+use crate::json::{Record, Shape};
 use crate::permission::Scope;
 
 pub const MAX_RESOURCES: usize = 32;
@@ -67,14 +69,32 @@ pub fn normalize(uri: &str) -> Result<String, &'static str> {
     Ok(out)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Configured {
     resource: String,
     name: String,
     scopes: Vec<String>,
-    #[serde(default)]
-    tools: BTreeMap<String, String>,
+    tools: Vec<(String, String)>,
+}
+
+const CONFIGURED_KEYS: [&str; 4] = ["resource", "name", "scopes", "tools"];
+
+impl Configured {
+    /// One entry: `tools` is optional; any other key is refused (a typo must not pass silently).
+    fn from_json(v: &Value) -> Result<Configured, Shape> {
+        let r = Record::of(v)?;
+        r.only(&CONFIGURED_KEYS)?;
+        let text = |v: &Value| v.as_str().map(str::to_owned).ok_or(Shape("scopes"));
+        let tools = match r.opt_record("tools")? {
+            None => Vec::new(),
+            Some(t) => t.strings().ok_or(Shape("tools"))?,
+        };
+        Ok(Configured {
+            resource: r.str("resource")?,
+            name: r.str("name")?,
+            scopes: r.list("scopes", text)?,
+            tools,
+        })
+    }
 }
 
 /// Parses `OAUTH_RESOURCES`: a JSON array of `{resource, name, scopes, tools}`. Every tool's
@@ -86,8 +106,16 @@ pub fn parse_resources(
     production: bool,
     own_audience: &str,
 ) -> Result<Vec<Resource>, String> {
-    let list: Vec<Configured> = serde_json::from_slice(json.as_bytes())
-        .map_err(|e| format!("is not a JSON array of resources ({e})"))?;
+    let list = serde_json::from_slice::<Value>(json.as_bytes())
+        .map_err(|e| format!("is not JSON ({e})"))?;
+    let list: Vec<Configured> = match list.as_array() {
+        Some(items) => items
+            .iter()
+            .map(Configured::from_json)
+            .collect::<Result<_, _>>()
+            .map_err(|s| format!("is not a JSON array of resources ({})", s.describe()))?,
+        None => return Err("is not a JSON array of resources".to_owned()),
+    };
     if list.len() > MAX_RESOURCES {
         return Err(format!("lists more than {MAX_RESOURCES} resources"));
     }
