@@ -394,12 +394,14 @@ pub fn require_account_access(who: &Identity) -> Result<(), AppError> {
 pub fn parse_scopes(stored: Option<&str>) -> Result<Option<Vec<Scope>>, AppError> {
     let Some(json) = stored else { return Ok(None) };
     let list: Vec<String> = serde_json::from_slice(json.as_bytes())?;
-    list.iter()
-        .map(|s| {
-            Scope::parse(s).map_err(|_| AppError::internal("stored API key scope does not parse"))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+    let mut scopes = Vec::with_capacity(list.len());
+    for s in &list {
+        scopes.push(
+            Scope::parse(s)
+                .map_err(|_| AppError::internal("stored API key scope does not parse"))?,
+        );
+    }
+    Ok(Some(scopes))
 }
 
 /// The session a refresh token or an access token names, if either still verifies (the refresh

@@ -203,13 +203,14 @@ pub async fn batch(
     let results = results
         .dyn_into::<js_sys::Array>()
         .map_err(|_| AppError::internal("d1: batch did not answer a list"))?;
-    results
-        .iter()
-        .map(|r| match reported_error(&r) {
-            Some(err) => Err(err),
-            None => Ok(changes(&r)),
-        })
-        .collect()
+    let mut counts = Vec::with_capacity(usize::try_from(results.length()).unwrap_or(0));
+    for r in results.iter() {
+        if let Some(err) = reported_error(&r) {
+            return Err(err);
+        }
+        counts.push(changes(&r));
+    }
+    Ok(counts)
 }
 
 /// A trivial query: is D1 answering?

@@ -119,11 +119,10 @@ pub(super) fn rows<T: FromRow>(result: &JsValue) -> Result<Vec<T>, AppError> {
     let Some(results) = results else {
         return Ok(Vec::new());
     };
-    results
-        .iter()
-        .map(|v| match Row::new(v) {
-            Some(row) => T::from_row(&row),
-            None => Err(AppError::internal("d1: a row is not an object")),
-        })
-        .collect()
+    let mut out = Vec::with_capacity(usize::try_from(results.length()).unwrap_or(0));
+    for v in results.iter() {
+        let row = Row::new(v).ok_or_else(|| AppError::internal("d1: a row is not an object"))?;
+        out.push(T::from_row(&row)?);
+    }
+    Ok(out)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::domain::oauth::resource::Resource;
 use crate::error::AppError;
-use crate::service::identity::{self, Credential, IdentityUserView, Via};
+use crate::service::identity::{self, Credential, Identity, IdentityUserView, Via};
 use crate::service::permissions::{self, Question};
 use crate::service::App;
 
@@ -28,8 +28,8 @@ pub struct McpRequest<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct McpAnswer {
     allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "user_view")]
+    user: Option<Identity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
     /// Granted (allowed) scope.
@@ -123,16 +123,23 @@ pub async fn check(app: &App, q: &McpRequest<'_>) -> Result<McpAnswer, AppError>
             ));
         }
     }
+    let client_id = grant.client_id.clone();
+    let scope = grant.scope.to_string();
     Ok(McpAnswer {
         allowed: true,
-        user: Some(serde_json::to_value(IdentityUserView::from(&who))?),
-        client_id: Some(grant.client_id.clone()),
-        scope: Some(grant.scope.to_string()),
+        user: Some(who),
+        client_id: Some(client_id),
+        scope: Some(scope),
         status: None,
         error: None,
         error_description: None,
         required_scope: None,
     })
+}
+
+/// The caller, as `validateToken` shows one.
+fn user_view<S: serde::Serializer>(who: &Option<Identity>, s: S) -> Result<S::Ok, S::Error> {
+    who.as_ref().map(IdentityUserView::from).serialize(s)
 }
 
 /// RFC 9728 §2 protected resource metadata for one configured resource. `scopes_supported` never
