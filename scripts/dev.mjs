@@ -8,7 +8,7 @@
 // sources itself, rebuilds on a change and says when the new build is served. It prints how long each
 // step took, and the sign-in link only once the worker answers.
 import { spawn, spawnSync } from 'node:child_process';
-import { watch } from 'node:fs';
+import { readFileSync, watch } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,6 +178,7 @@ async function rebuild() {
   const change = pending;
   pending = null;
   const reloadsBefore = reloads;
+  const buildBefore = devBuild();
   say(`${change.file} changed: rebuilding (development profile)`);
   const buildStarted = performance.now();
   const code = await new Promise((resolve) => {
@@ -186,6 +187,9 @@ async function rebuild() {
   const built = performance.now();
   if (code !== 0) {
     say(`build failed (exit ${code}); still serving the previous build. Fix the error and save again.`);
+  } else if (devBuild() === buildBefore) {
+    // A change that compiles to the same WASM (a comment, formatting): wrangler has nothing to reload.
+    say(`rebuilt in ${secs(built - buildStarted)}: the build is unchanged, so the running worker already serves it`);
   } else {
     // wrangler reloads once the new build-dev/index.js lands; wait for its "updated" line, then /health.
     const until = performance.now() + 30_000;
@@ -197,6 +201,14 @@ async function rebuild() {
   }
   building = false;
   if (pending) rebuild();
+}
+/** The development build's entry module, which names its WASM's hash (scripts/build.sh). */
+function devBuild() {
+  try {
+    return readFileSync('build-dev/index.js', 'utf8');
+  } catch {
+    return null;
+  }
 }
 for (const dir of ['src', 'domain/src']) {
   watch(dir, { recursive: true }, (_event, file) => file && changed(path.join(dir, String(file))));
