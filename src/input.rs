@@ -49,7 +49,7 @@ impl Fields {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Code::InvalidRequest.with("The request body must be a JSON object."));
         }
-        match serde_json::from_slice::<Value>(bytes) {
+        match crate::domain::json::parse(bytes) {
             Ok(v) => Fields::from_value(v),
             Err(_) => Err(Code::InvalidJson.err()),
         }

@@ -234,7 +234,7 @@ impl<'a> WorkOs<'a> {
             let outcome = self.send(method.clone(), path, body.as_deref()).await;
             let failure = match outcome {
                 Ok(a) if (200..300).contains(&a.status) => {
-                    return match serde_json::from_slice::<Value>(a.body.as_bytes()) {
+                    return match crate::domain::json::parse(a.body.as_bytes()) {
                         Ok(value) => Ok(Parsed {
                             value,
                             status: a.status,

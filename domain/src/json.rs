@@ -172,6 +172,79 @@ mod tests {
     }
 }
 
+/// Parses JSON text into a `Value`, refusing any object that names a member twice. RFC 8259 §4
+/// leaves the meaning of such an object open and readers disagree (first or last wins); serde's
+/// derives refuse it, and so does every JSON reader here, so no other reader of the same text can
+/// see a member we did not. Everything else is as `serde_json::from_slice::<Value>` reads it.
+pub fn parse(bytes: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_slice::<Unique>(bytes).map(|u| u.0)
+}
+
+/// A `Value` read by [`UniqueMembers`].
+struct Unique(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Unique, D::Error> {
+        d.deserialize_any(UniqueMembers).map(Unique)
+    }
+}
+
+struct UniqueMembers;
+
+impl<'de> serde::de::Visitor<'de> for UniqueMembers {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::from(n))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Number::from_f64(n)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<serde_json::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<serde_json::Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                return Err(serde::de::Error::custom("an object names a member twice"));
+            }
+            let Unique(value) = map.next_value()?;
+            members.insert(name, value);
+        }
+        Ok(serde_json::Value::Object(members))
+    }
+}
+
 /// A parsed JSON object read field by field, with the rules a serde derive applies to a struct whose
 /// optional fields are `#[serde(default)] Option<_>`: unknown keys are ignored, a required field must
 /// be present and of its type, an optional one may be missing or `null`, and a value of the wrong
@@ -286,6 +359,30 @@ impl<'a> Record<'a> {
 mod record_tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parse_reads_what_serde_json_reads_and_refuses_a_member_named_twice() {
+        for text in [
+            r#"{"a":[1,-2,3.5,1e400,"x\u00e9",true,null,{"b":{}}],"c":18446744073709551615}"#,
+            r#"[{"a":1},{"a":2}]"#,
+            "\"s\"",
+            "0",
+        ] {
+            let ours = parse(text.as_bytes());
+            let theirs = serde_json::from_str::<serde_json::Value>(text);
+            assert_eq!(ours.ok(), theirs.ok(), "{text}");
+        }
+        for twice in [
+            r#"{"a":1,"a":1}"#,
+            r#"{"x":{"b":1,"b":2}}"#,
+            r#"[{"k":"v","k":"w"}]"#,
+        ] {
+            assert!(parse(twice.as_bytes()).is_err(), "{twice}");
+        }
+        for bad in ["", "{", "[1,]", "{\"a\":1} x", "nul"] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn missing_null_and_wrong_types_follow_serdes_rules_for_defaulted_options() {

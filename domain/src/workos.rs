@@ -272,7 +272,7 @@ impl std::error::Error for ApiError {}
 /// foreign bodies are never copied into logs. Only these string fields are read: other fields (such as a
 /// `pending_authentication_token`) are never copied.
 pub fn parse_error(status: u16, body: &str, retry_after_header: Option<&str>) -> ApiError {
-    let json = serde_json::from_slice::<serde_json::Value>(body.as_bytes())
+    let json = crate::json::parse(body.as_bytes())
         .ok()
         .filter(serde_json::Value::is_object);
     let field = |name: &str| {
@@ -452,7 +452,7 @@ pub fn peek_session_id(workos_access_token: &str) -> Option<String> {
     if parts.next().is_some() {
         return None;
     }
-    let claims = serde_json::from_slice::<Value>(&b64url_decode(payload)?).ok()?;
+    let claims = crate::json::parse(&b64url_decode(payload)?).ok()?;
     Record::of(&claims)
         .ok()?
         .opt_str("sid")

@@ -38,7 +38,7 @@ pub async fn receive(req: &Request, c: &Call) -> Result<Response, AppError> {
         platform::now_ms(),
     )
     .map_err(|e| Code::InvalidSignature.err().with_detail(e.as_str()))?;
-    let event = serde_json::from_slice::<serde_json::Value>(&body)
+    let event = crate::domain::json::parse(&body)
         .ok()
         .and_then(|v| Event::from_json(&v).ok())
         .ok_or_else(|| Code::InvalidJson.with("The event is not a JSON WorkOS event envelope."))?;

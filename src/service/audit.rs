@@ -174,7 +174,7 @@ pub async fn read(app: &App, who: &Identity, q: &AuditQuery) -> Result<AuditPage
                 detail: r
                     .detail
                     .as_deref()
-                    .and_then(|d| serde_json::from_slice(d.as_bytes()).ok()),
+                    .and_then(|d| crate::domain::json::parse(d.as_bytes()).ok()),
                 id: r.id,
                 actor_user_id: r.actor_user_id,
                 action: r.action,

@@ -89,7 +89,10 @@ async fn ask(limiter: &worker::RateLimiter, key: &str) -> Result<bool, JsValue> 
     js_sys::Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key))?;
     let outcome = JsFuture::from(limiter.limit(options)?).await?;
     let success = js_sys::Reflect::get(&outcome, &JsValue::from_str("success"))?;
-    Ok(success.as_bool() == Some(true))
+    // An answer without a boolean `success` is the binding failing, not a verdict.
+    success
+        .as_bool()
+        .ok_or_else(|| JsValue::from(js_sys::Error::new("the answer has no boolean `success`")))
 }
 
 /// The actor key for a client address (see `domain::client_ip::bucket`).

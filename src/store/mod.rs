@@ -125,7 +125,9 @@ fn d1_error(e: JsValue) -> AppError {
     let text = match (message(&e), cause) {
         (Some(m), Some(c)) => format!("{m} ({c})"),
         (Some(m), None) => m,
-        (None, _) => "the call failed".to_owned(),
+        (None, _) => e
+            .as_string()
+            .unwrap_or_else(|| "the call failed".to_owned()),
     };
     classify(text)
 }

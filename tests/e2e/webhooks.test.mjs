@@ -288,6 +288,11 @@ test('a valid signature over something that is not an event is refused with 400 
   assert.equal(notJson.status, 400, notJson.text);
   assert.equal(notJson.body.error, 'invalid_json');
 
+  // Signed, but naming `event` twice: which one counts depends on the reader, so none does.
+  const twice = await deliver(`{"id":"event_TESTTWICE","event":"user.created","event":"user.deleted","data":${JSON.stringify(workosUser())}}`);
+  assert.equal(twice.status, 400, twice.text);
+  assert.equal(twice.body.error, 'invalid_json');
+
   const noId = await deliver(JSON.stringify({ event: 'user.created', data: workosUser() }));
   assert.equal(noId.status, 400, noId.text);
   assert.match(noId.body.error, /^invalid_(json|event)$/);

@@ -302,7 +302,7 @@ struct Metadata {
 /// A JSON object of client metadata (its members' types are checked one by one, by name; a member
 /// that is `null` counts as absent).
 fn metadata_object(body: &[u8]) -> Option<Metadata> {
-    let value = serde_json::from_slice::<Value>(body).ok()?;
+    let value = json::parse(body).ok()?;
     let object = value.as_object()?;
     let member = |name: &str| object.get(name).filter(|v| !v.is_null()).cloned();
     Some(Metadata {
@@ -639,8 +639,7 @@ pub struct ConfiguredClient {
 /// Parses `OAUTH_CLIENTS`: a JSON array of clients the operator registers by hand. A client with a
 /// secret method names the SHA-256 of its secret; an introspecting resource server needs one.
 pub fn configured_clients(json: &str) -> Result<Vec<ConfiguredClient>, String> {
-    let list = serde_json::from_slice::<Value>(json.as_bytes())
-        .map_err(|e| format!("is not JSON ({e})"))?;
+    let list = json::parse(json.as_bytes()).map_err(|e| format!("is not JSON ({e})"))?;
     let list: Vec<Configured> = match list.as_array() {
         Some(items) => items
             .iter()
@@ -886,6 +885,16 @@ mod tests {
     }
 
     #[test]
+    fn metadata_that_names_a_member_twice_is_refused_whichever_copy_a_reader_would_take() {
+        let twice = br#"{"redirect_uris":["https://a.example.com/cb"],"redirect_uris":["https://b.example.com/cb"]}"#;
+        assert!(registration(twice).is_err());
+        let doc_twice = format!(
+            r#"{{"client_id":"{URL}","client_name":"A","client_name":"B","redirect_uris":["http://127.0.0.1:9/cb"]}}"#
+        );
+        assert!(metadata_document(URL, doc_twice.as_bytes()).is_err());
+    }
+
+    #[test]
     fn registration_applies_rfc_7591_defaults_and_refuses_what_this_server_cannot_honour() {
         let r = reg(json!({"redirect_uris": ["https://a.example.com/cb"]})).unwrap();
         assert_eq!(r.auth_method, AuthMethod::ClientSecretBasic);
@@ -985,11 +994,20 @@ mod tests {
             assert!(configured_clients(&bad.to_string()).is_err(), "{bad}");
         }
         let typo = json!([{"client_id": "c", "client_name": "C", "redirect_uri": ["https://a.com/cb"], "token_endpoint_auth_method": "none"}]);
-        assert!(configured_clients(&typo.to_string()).unwrap_err().contains("unknown key"));
-        let wrong = json!([{"client_id": "c", "client_name": 5, "token_endpoint_auth_method": "none"}]);
-        assert!(configured_clients(&wrong.to_string()).unwrap_err().contains("`client_name`"));
+        assert!(configured_clients(&typo.to_string())
+            .unwrap_err()
+            .contains("unknown key"));
+        let wrong =
+            json!([{"client_id": "c", "client_name": 5, "token_endpoint_auth_method": "none"}]);
+        assert!(configured_clients(&wrong.to_string())
+            .unwrap_err()
+            .contains("`client_name`"));
         let no_grants = json!([{"client_id": "c", "client_name": "C", "redirect_uris": ["https://a.com/cb"], "token_endpoint_auth_method": "none", "grant_types": null}]);
-        assert!(configured_clients(&no_grants.to_string()).unwrap()[0].client.refresh);
+        assert!(
+            configured_clients(&no_grants.to_string()).unwrap()[0]
+                .client
+                .refresh
+        );
     }
 
     #[test]

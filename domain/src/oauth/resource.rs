@@ -84,9 +84,12 @@ impl Configured {
         let r = Record::of(v)?;
         r.only(&CONFIGURED_KEYS)?;
         let text = |v: &Value| v.as_str().map(str::to_owned).ok_or(Shape("scopes"));
-        let tools = match r.opt_record("tools")? {
-            None => Vec::new(),
-            Some(t) => t.strings().ok_or(Shape("tools"))?,
+        // Optional, but an object when given (`null` included in "given", as serde had it).
+        let tools = if r.has("tools") {
+            let t = r.opt_record("tools")?.ok_or(Shape("tools"))?;
+            t.strings().ok_or(Shape("tools"))?
+        } else {
+            Vec::new()
         };
         Ok(Configured {
             resource: r.str("resource")?,
@@ -106,8 +109,7 @@ pub fn parse_resources(
     production: bool,
     own_audience: &str,
 ) -> Result<Vec<Resource>, String> {
-    let list = serde_json::from_slice::<Value>(json.as_bytes())
-        .map_err(|e| format!("is not JSON ({e})"))?;
+    let list = crate::json::parse(json.as_bytes()).map_err(|e| format!("is not JSON ({e})"))?;
     let list: Vec<Configured> = match list.as_array() {
         Some(items) => items
             .iter()
@@ -274,7 +276,19 @@ mod tests {
             ),
             (
                 json!([{ "resource": "https://mcp.example.com/mcp", "name": "N", "scopes": ["a:b"], "extra": 1 }]),
-                "JSON",
+                "unknown key",
+            ),
+            (
+                json!([{ "resource": "https://mcp.example.com/mcp", "name": "N", "scopes": ["a:b"], "tools": null }]),
+                "`tools`",
+            ),
+            (
+                json!([{ "resource": "https://mcp.example.com/mcp", "name": "N", "scopes": ["a:b"], "tools": {"t": 1} }]),
+                "`tools`",
+            ),
+            (
+                json!([{ "resource": "https://mcp.example.com/mcp", "name": "N", "scopes": "a:b" }]),
+                "`scopes`",
             ),
             (json!({}), "JSON"),
         ] {
@@ -282,6 +296,8 @@ mod tests {
                 parse_resources(&bad.to_string(), true, "https://auth.example.com").unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
         }
+        let twice = r#"[{"resource": "https://mcp.example.com/mcp", "name": "N", "name": "M", "scopes": ["a:b"]}]"#;
+        assert!(parse_resources(twice, true, "https://auth.example.com").is_err());
         assert!(parse_resources(
             &json!([{ "resource": "http://localhost:8788/mcp", "name": "N", "scopes": ["a:b"] }])
                 .to_string(),
