@@ -180,6 +180,26 @@ pub fn parse(bytes: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
     serde_json::from_slice::<Unique>(bytes).map(|u| u.0)
 }
 
+/// A setting that holds a JSON array of `what` (`OAUTH_CLIENTS`, `OAUTH_RESOURCES`), each entry read
+/// by `entry`. The error is for the operator: it says what is wrong, never quoting a value.
+pub fn parse_setting_list<T>(
+    text: &str,
+    what: &str,
+    entry: fn(&serde_json::Value) -> Result<T, Shape>,
+) -> Result<Vec<T>, String> {
+    let value = parse(text.as_bytes()).map_err(|e| format!("is not JSON ({e})"))?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| format!("is not a JSON array of {what}"))?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(
+            entry(item).map_err(|s| format!("is not a JSON array of {what} ({})", s.describe()))?,
+        );
+    }
+    Ok(out)
+}
+
 /// A `Value` read by [`UniqueMembers`].
 struct Unique(serde_json::Value);
 

@@ -401,6 +401,17 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response, AppError> 
     json_text(status, serde_json::to_string(value)?)
 }
 
+/// `{"revoked": true, "id": …}`: what every `DELETE` of one thing answers.
+pub fn revoked(id: &str) -> Result<Response, AppError> {
+    json_text(
+        200,
+        crate::domain::json::Object::new()
+            .bool("revoked", true)
+            .str("id", id)
+            .finish(),
+    )
+}
+
 /// [`json`] for a body that is already JSON text (an object built with `domain::json::Object`).
 pub fn json_text(status: u16, body: String) -> Result<Response, AppError> {
     let body = body.into_bytes();

@@ -8,7 +8,8 @@ use worker::{Request, Response};
 
 use super::html::{self, escape};
 use super::{
-    authenticate, check_same_origin, json, json_text, read_body, redirect, Call, MAX_BODY_BYTES,
+    authenticate, check_same_origin, json, json_text, read_body, redirect, revoked, Call,
+    MAX_BODY_BYTES,
 };
 use crate::domain::json::Object as JsonObject;
 use crate::domain::oauth::params::{basic_credentials, Params};
@@ -310,13 +311,7 @@ pub async fn revoke_grant(req: &Request, c: &Call, id: &str) -> Result<Response,
     if !grants::revoke(&c.app, &who, id, &c.client()).await? {
         return Err(Code::NotFound.with("You have no connected app with this id."));
     }
-    json_text(
-        200,
-        JsonObject::new()
-            .bool("revoked", true)
-            .str("id", id)
-            .finish(),
-    )
+    revoked(id)
 }
 
 /// `DELETE /oauth/grants?client_id=…`: an administrator revokes every grant of one client.

@@ -3,7 +3,7 @@
 
 use worker::{Request, Response};
 
-use super::{authenticate, json, json_text, read_body, Call, MAX_BODY_BYTES};
+use super::{authenticate, json, json_text, read_body, revoked, Call, MAX_BODY_BYTES};
 use crate::domain::ids::PermissionId;
 use crate::domain::json::Object as JsonObject;
 use crate::error::{AppError, Code};
@@ -44,11 +44,5 @@ pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppEr
     if !permissions::revoke(&c.app, &who.user_id, &id, &c.client()).await? {
         return Err(Code::PermissionNotFound.err());
     }
-    json_text(
-        200,
-        JsonObject::new()
-            .bool("revoked", true)
-            .str("id", id.as_str())
-            .finish(),
-    )
+    revoked(id.as_str())
 }

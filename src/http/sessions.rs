@@ -3,7 +3,7 @@
 
 use worker::{Request, Response};
 
-use super::{authenticate, json_text, Call};
+use super::{authenticate, json_text, revoked, Call};
 use crate::domain::ids::SessionId;
 use crate::domain::json::Object as JsonObject;
 use crate::error::{AppError, Code};
@@ -29,11 +29,5 @@ pub async fn revoke(req: &Request, c: &Call, id: &str) -> Result<Response, AppEr
     )
     .await?
     .ok_or_else(|| Code::SessionNotFound.err())?;
-    json_text(
-        200,
-        JsonObject::new()
-            .bool("revoked", true)
-            .str("id", id.as_str())
-            .finish(),
-    )
+    revoked(id.as_str())
 }

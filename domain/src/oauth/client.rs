@@ -639,15 +639,7 @@ pub struct ConfiguredClient {
 /// Parses `OAUTH_CLIENTS`: a JSON array of clients the operator registers by hand. A client with a
 /// secret method names the SHA-256 of its secret; an introspecting resource server needs one.
 pub fn configured_clients(json: &str) -> Result<Vec<ConfiguredClient>, String> {
-    let list = json::parse(json.as_bytes()).map_err(|e| format!("is not JSON ({e})"))?;
-    let list: Vec<Configured> = match list.as_array() {
-        Some(items) => items
-            .iter()
-            .map(Configured::from_json)
-            .collect::<Result<_, _>>()
-            .map_err(|s| format!("is not a JSON array of clients ({})", s.describe()))?,
-        None => return Err("is not a JSON array of clients".to_owned()),
-    };
+    let list = json::parse_setting_list(json, "clients", Configured::from_json)?;
     let mut out: Vec<ConfiguredClient> = Vec::new();
     for c in list {
         let id = c.client_id.clone();

@@ -109,15 +109,7 @@ pub fn parse_resources(
     production: bool,
     own_audience: &str,
 ) -> Result<Vec<Resource>, String> {
-    let list = crate::json::parse(json.as_bytes()).map_err(|e| format!("is not JSON ({e})"))?;
-    let list: Vec<Configured> = match list.as_array() {
-        Some(items) => items
-            .iter()
-            .map(Configured::from_json)
-            .collect::<Result<_, _>>()
-            .map_err(|s| format!("is not a JSON array of resources ({})", s.describe()))?,
-        None => return Err("is not a JSON array of resources".to_owned()),
-    };
+    let list = crate::json::parse_setting_list(json, "resources", Configured::from_json)?;
     if list.len() > MAX_RESOURCES {
         return Err(format!("lists more than {MAX_RESOURCES} resources"));
     }

@@ -221,6 +221,10 @@ pub async fn decide(
     clients::ensure_not_blocked(app, &terms.client_id)?;
     let state = pending.state.as_deref();
     let actor = Some(UserKey::Id(&who.user_id));
+    // Both audit rows name what was asked for.
+    let asked = JsonObject::new()
+        .str("resource", &terms.resource)
+        .str("scope", &terms.scope);
     if !approve {
         audit::commit(
             app,
@@ -231,12 +235,7 @@ pub async fn decide(
                 target_type: "oauth_client",
                 target_id: &terms.client_id,
                 ip,
-                detail: Some(
-                    JsonObject::new()
-                        .str("resource", &terms.resource)
-                        .str("scope", &terms.scope)
-                        .finish(),
-                ),
+                detail: Some(asked.finish()),
             },
             now,
         )
@@ -270,9 +269,7 @@ pub async fn decide(
             target_id: &terms.client_id,
             ip,
             detail: Some(
-                JsonObject::new()
-                    .str("resource", &terms.resource)
-                    .str("scope", &terms.scope)
+                asked
                     .str("redirect_host", &redirect_display(&terms.redirect_uri))
                     .finish(),
             ),
